@@ -5,10 +5,16 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-# The paper-scale config is the default; `--configfile` replaces it (not merged into it).
-if not config:
+# The paper-scale config is the default. `--configfile X` replaces it (X is not merged into
+# it); `--config key=value` overlays whichever config is in use (the default or X).
+if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: f"{workflow.basedir}/config/config.yaml"
+
+
+# common.smk checks the config (duplicated keys, unknown keys with suggestions, schema,
+# cross-references) and fills in the schema's defaults; `validate` then re-checks the result.
+include: "rules/common.smk"
 
 
 validate(config, "schemas/config.schema.yaml")
@@ -17,7 +23,6 @@ validate(config, "schemas/config.schema.yaml")
 report: "report/workflow.rst"
 
 
-include: "rules/common.smk"
 include: "rules/models.smk"
 include: "rules/pools.smk"
 include: "rules/warmups.smk"

@@ -4,9 +4,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir)))
 
-from selectbench.config import ALL, NO_MODEL, check_config
+from selectbench.config import ALL, NO_MODEL, check_config, load_yaml_strict, type_cli_config
 
-EXP = check_config(config)
+# Snakemake's YAML loading keeps the last of two equal keys: re-read every config file strictly.
+for _configfile in workflow.configfiles:
+    load_yaml_strict(_configfile)
+type_cli_config(config, workflow.config_settings.config)  # `--config seeds=[0]` → [0], not ['0']
+EXP = check_config(config)  # validates, suggests names, fills in the schema's defaults
 
 
 wildcard_constraints:
@@ -24,6 +28,7 @@ wildcard_constraints:
 UNIT = "{pool}/{base_model}/{preset}/{method}/b{budget}/s{seed}"
 TASKS = list(EXP.tasks)
 LOCAL_TASKS = "results/tasks"
+TASK_CHECK = "results/checks/tasks.json"
 
 
 # ---------------------------------------------------------------- targets
@@ -38,7 +43,7 @@ def eval_units():
     for pool, bm, preset, method, budget, seed in EXP.finetune_units():
         units.append(dict(pool=pool, base_model=bm, preset=preset, method=method, budget=budget,
                           seed=seed, dir=f"results/evals/{unit_path(pool, bm, preset, method, budget, seed)}"))
-    if config["evaluation"].get("evaluate_base", True):
+    if config["evaluation"]["evaluate_base"]:
         for pool in EXP.pools:
             for bm in EXP.base_models:
                 for preset in EXP.presets:
@@ -110,7 +115,7 @@ def scorer_params(scorer, pool):
     """A scorer's parameters (defaults + config); `{pool}` in a *_file parameter becomes `pool`."""
     from selectbench.scoring import SCORERS
 
-    params = SCORERS.get(scorer).resolved_params(config.get("scoring", {}).get(scorer, {}))
+    params = SCORERS.get(scorer).resolved_params(config["scoring"].get(scorer, {}))
     return {k: v.format(pool=pool) if k.endswith("_file") and isinstance(v, str) else v
             for k, v in params.items()}
 
@@ -215,8 +220,8 @@ def eval_params():
     return {
         "tasks": EXP.tasks,
         "batch_size": e["batch_size"],
-        "bootstrap_iters": e.get("bootstrap_iters", 0),
-        "apply_chat_template": e.get("apply_chat_template", False),
+        "bootstrap_iters": e["bootstrap_iters"],
+        "apply_chat_template": e["apply_chat_template"],
         "local_tasks": e.get("local_tasks"),
     }
 
@@ -225,12 +230,24 @@ def local_tasks_input(wildcards=None):
     return [LOCAL_TASKS] if config["evaluation"].get("local_tasks") else []
 
 
-def resources_of(kind, key):
+def resource_value(kind, key, wildcards=None):
+    """The one source of every rule's resources: `compute.resources.<kind>.<key>` (the schema
+    gives each kind and key a default). Extend here to derive a value from the wildcards
+    (e.g. a pool's rows); rules call it through `resources_of`."""
     return config["compute"]["resources"][kind][key]
 
 
+def resources_of(kind, key):
+    """A rule's resource `key` as a function of the job's wildcards (see `resource_value`)."""
+
+    def resource(wildcards):
+        return resource_value(kind, key, wildcards)
+
+    return resource
+
+
 def threads_of(kind):
-    return config["compute"]["resources"][kind].get("threads", 1)
+    return config["compute"]["resources"][kind]["threads"]
 
 
 UNIT_KEYS = ("pool", "base_model", "preset", "method", "budget", "seed")

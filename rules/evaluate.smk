@@ -13,12 +13,31 @@ rule make_local_tasks:
         "../scripts/make_local_tasks.py"
 
 
+rule check_tasks:
+    """Resolve every lm-eval task name early: scoring, fine-tuning and evaluation jobs wait for it."""
+    input:
+        tasks=local_tasks_input,
+    output:
+        TASK_CHECK,
+    params:
+        evaluation=eval_params(),
+        tasks_dir=LOCAL_TASKS,
+    log:
+        "logs/tasks/check.log",
+    localrule: True
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/check_tasks.py"
+
+
 rule evaluate:
     """One lm-eval job per fine-tuned checkpoint, writing one benchmark JSON per task."""
     input:
         checkpoint="results/checkpoints/{pool}/{base_model}/{preset}/{method}/b{budget}/s{seed}/model",
         base=lambda wc: model_input(wc.base_model),
         tasks=local_tasks_input,
+        checked=TASK_CHECK,
     output:
         expand("results/evals/{{pool}}/{{base_model}}/{{preset}}/{{method}}/b{{budget}}/s{{seed}}/{task}.json", task=TASKS),
     params:
@@ -46,6 +65,7 @@ use rule evaluate as evaluate_base with:
         checkpoint=[],
         base=lambda wc: model_input(wc.base_model),
         tasks=local_tasks_input,
+        checked=TASK_CHECK,
     output:
         expand("results/evals/base/{{base_model}}/{task}.json", task=TASKS),
     log:

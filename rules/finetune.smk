@@ -4,6 +4,7 @@ rule finetune:
         selection="results/selections/{pool}/{method}/b{budget}/s{seed}.json",
         pool="results/pools/{pool}/pool.parquet",
         model=lambda wc: model_input(wc.base_model),
+        checked=TASK_CHECK,
     output:
         checkpoint=directory("results/checkpoints/{pool}/{base_model}/{preset}/{method}/b{budget}/s{seed}/model"),
         loss="results/checkpoints/{pool}/{base_model}/{preset}/{method}/b{budget}/s{seed}/loss.csv",

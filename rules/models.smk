@@ -1,7 +1,8 @@
 rule build_model:
     """Build a model the workflow makes itself (the demo's tiny Llama + BPE tokenizer)."""
     input:
-        build_inputs,
+        inputs=build_inputs,
+        checked=TASK_CHECK,
     output:
         directory("results/models/{model}"),
     params:

@@ -24,9 +24,11 @@ rule normalize_pool:
         spec=lambda wc: config["pools"][wc.pool],
     log:
         "logs/pools/{pool}.log",
+    threads: threads_of("normalize")
     resources:
-        mem_mb=8000,
-        runtime=60,
+        gpu=resources_of("normalize", "gpu"),
+        mem_mb=resources_of("normalize", "mem_mb"),
+        runtime=resources_of("normalize", "runtime"),
     conda:
         "../envs/selectbench.yaml"
     script:

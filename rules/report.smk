@@ -8,7 +8,7 @@ rule report_tables:
         figure=report("results/reports/summary.png", category="Results", caption="../report/figure.rst"),
     params:
         records=eval_records(),
-        baseline=config.get("report", {}).get("baseline_method"),
+        baseline=config["report"]["baseline_method"],
     log:
         "logs/reports/tables.log",
     localrule: True

@@ -10,9 +10,11 @@ rule diverse_evol_init:
         seed=lambda wc: int(wc.seed),
     log:
         "logs/rounds/{pool}/{method}/b{budget}/s{seed}/r0.log",
+    threads: threads_of("select")
     resources:
-        mem_mb=4000,
-        runtime=30,
+        gpu=resources_of("select", "gpu"),
+        mem_mb=resources_of("select", "mem_mb"),
+        runtime=resources_of("select", "runtime"),
     conda:
         "../envs/selectbench.yaml"
     script:
@@ -25,6 +27,7 @@ rule diverse_evol_round:
         pool="results/pools/{pool}/pool.parquet",
         previous=round_previous,
         model=lambda wc: model_input(round_base_model(wc)),
+        checked=TASK_CHECK,
     output:
         selection="results/rounds/{pool}/{method}/b{budget}/s{seed}/r{round}.json",
         model=directory("results/rounds/{pool}/{method}/b{budget}/s{seed}/r{round}_model"),

@@ -5,6 +5,7 @@ rule score:
         stats="results/pools/{pool}/stats.json",
         model=score_model_input,
         files=score_file_inputs,
+        checked=TASK_CHECK,
     output:
         scores="results/scores/{pool}/{scorer}/{scorer_model}.parquet",
         provenance="results/scores/{pool}/{scorer}/{scorer_model}.json",
@@ -20,7 +21,7 @@ rule score:
         "benchmarks/scores/{pool}/{scorer}/{scorer_model}.tsv"
     threads: threads_of("score")
     resources:
-        gpu=lambda wc: 0 if wc.scorer_model == NO_MODEL else resources_of("score", "gpu"),
+        gpu=lambda wc: 0 if wc.scorer_model == NO_MODEL else resource_value("score", "gpu", wc),
         mem_mb=resources_of("score", "mem_mb"),
         runtime=resources_of("score", "runtime"),
     conda:

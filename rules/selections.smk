@@ -15,9 +15,11 @@ rule select:
         seed=lambda wc: int(wc.seed),
     log:
         "logs/selections/{pool}/{method}/b{budget}/s{seed}.log",
+    threads: threads_of("select")
     resources:
-        mem_mb=4000,
-        runtime=30,
+        gpu=resources_of("select", "gpu"),
+        mem_mb=resources_of("select", "mem_mb"),
+        runtime=resources_of("select", "runtime"),
     conda:
         "../envs/selectbench.yaml"
     script:

@@ -3,6 +3,7 @@ rule less_warmup:
     input:
         pool="results/pools/{pool}/pool.parquet",
         model=lambda wc: model_input(config["warmups"][wc.warmup]["base_model"]),
+        checked=TASK_CHECK,
     output:
         directory("results/warmups/{pool}/{warmup}"),
     params:

@@ -7,6 +7,7 @@ name is unknown, suggests the closest known one.
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,110 @@ def load_schema() -> dict:
     """The config schema (read once; callers must not mutate it)."""
     with open(SCHEMA_PATH) as fh:
         return yaml.safe_load(fh)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A YAML loader that rejects a key given twice in one mapping (PyYAML keeps the last)."""
+
+
+def _strict_mapping(loader: _StrictLoader, node, deep: bool = False):
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.get(key)
+        except TypeError:  # an unhashable key: PyYAML reports it itself
+            continue
+        if first is not None:
+            raise ConfigError(
+                f"{loader.name}:{key_node.start_mark.line + 1}: duplicated key '{key}' "
+                f"(first at line {first}); YAML would silently keep only the last one")
+        seen[key] = key_node.start_mark.line + 1
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _strict_mapping)
+
+
+def load_yaml_strict(path) -> Any:
+    """Parse a YAML (or JSON) config file; a duplicated key is a ConfigError naming file and line."""
+    with open(path, encoding="utf-8-sig") as fh:
+        text = fh.read()
+    loader = _StrictLoader(text)
+    loader.name = str(path)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    finally:
+        loader.dispose()
+
+
+def _typed(value: Any) -> Any:
+    """A `--config` structure with its string leaves parsed as YAML scalars ('0' → 0)."""
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    if isinstance(value, str):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return parsed if isinstance(parsed, (int, float, bool, type(None), str)) else value
+    return value
+
+
+def type_cli_config(config: dict, cli) -> dict:
+    """Give `--config key=value` structures their YAML types, in place.
+
+    Snakemake parses a `--config` value with int/float/bool and then YAML's BaseLoader,
+    which keeps every nested value a string (`seeds=[0]` → ['0']). Lists and mappings
+    given on the command line are re-typed here; top-level scalars already are.
+    """
+    for key, value in dict(cli or {}).items():
+        if isinstance(value, (list, dict)) and key in config:
+            if isinstance(value, dict) and isinstance(config[key], dict):
+                for sub in value:
+                    if sub in config[key]:
+                        config[key][sub] = _typed(config[key][sub]) if isinstance(value[sub], (str, list, dict)) else config[key][sub]
+            else:
+                config[key] = _typed(config[key])
+    return config
+
+
+def _resolve(schema: dict, defs: dict) -> dict:
+    """`schema` with a `$ref` replaced by its definition (keys beside the `$ref` win)."""
+    if "$ref" not in schema:
+        return schema
+    target = defs[schema["$ref"].split("/")[-1]]
+    return {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+
+
+def apply_defaults(obj: Any, schema: dict | None = None, defs: dict | None = None) -> Any:
+    """Fill the schema's `default`s into `obj` in place (at every depth) and return it."""
+    if schema is None:
+        schema = load_schema()
+        defs = schema.get("$defs", {})
+    schema = _resolve(schema, defs)
+    if not isinstance(obj, dict):
+        if isinstance(obj, list) and isinstance(schema.get("items"), dict):
+            for item in obj:
+                apply_defaults(item, schema["items"], defs)
+        return obj
+    props = schema.get("properties", {})
+    for key, sub in props.items():
+        sub_r = _resolve(sub, defs)
+        if key not in obj and "default" in sub_r:
+            obj[key] = copy.deepcopy(sub_r["default"])
+        if key in obj:
+            apply_defaults(obj[key], sub, defs)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in obj:
+            if key not in props:
+                apply_defaults(obj[key], extra, defs)
+    return obj
 
 
 @dataclass(frozen=True)
@@ -171,6 +276,8 @@ def check_config(config: dict) -> Experiment:
     schema = load_schema()
     _check_keys(config, schema, schema.get("$defs", {}), "")
     _schema_errors(config, schema)
+    apply_defaults(config, schema, schema.get("$defs", {}))
+    _schema_errors(config, schema)  # the defaults themselves must validate
 
     models = config["models"]
     for name, m in models.items():
@@ -193,12 +300,12 @@ def check_config(config: dict) -> Experiment:
                 raise ConfigError(f"pools.{name}.sources[{i}].path: a built pool's files live under "
                                   f"results/raw/{name}/ (got '{src['path']}')")
     _check_build("tasks", config["evaluation"].get("local_tasks"), "evaluation")
-    for name, q in config.get("query_sets", {}).items():
+    for name, q in config["query_sets"].items():
         _check_build("queries", q.get("build"), f"query_sets.{name}")
 
     from .scoring import model_param_names
 
-    for sname, params in config.get("scoring", {}).items():
+    for sname, params in config["scoring"].items():
         spec = SCORERS.get(sname, "scoring")
         _check_params("scorer", sname, params, spec.params, f"scoring.{sname}")
         for mname in model_param_names(params):
@@ -252,7 +359,7 @@ def check_config(config: dict) -> Experiment:
             raise ConfigError(f"finetune.base_models: {unknown('model', bm, models)}")
     for pname, preset in config["finetune"]["presets"].items():
         _check_preset(preset, f"finetune.presets.{pname}")
-    for wname, w in config.get("warmups", {}).items():
+    for wname, w in config["warmups"].items():
         where = f"warmups.{wname}"
         _check_preset(w["preset"], f"{where}.preset")
         if w["preset"]["peft"] != "lora" or float(w["preset"]["epochs"]) != int(w["preset"]["epochs"]):
@@ -268,7 +375,7 @@ def check_config(config: dict) -> Experiment:
             if b > p["rows"]:
                 raise ConfigError(f"budgets: budget {b} is larger than pool '{pname}' ({p['rows']} rows)")
 
-    baseline = config.get("report", {}).get("baseline_method")
+    baseline = config["report"]["baseline_method"]
     if baseline is not None and baseline not in methods:
         raise ConfigError(f"report.baseline_method: {unknown('method', baseline, methods)}")
 
@@ -286,10 +393,13 @@ def check_config(config: dict) -> Experiment:
         raw=config, name=config["name"], pools=config["pools"], models=models, methods=methods,
         budgets=tuple(config["budgets"]), seeds=tuple(config["seeds"]),
         base_models=tuple(config["finetune"]["base_models"]), presets=config["finetune"]["presets"],
-        tasks=config["evaluation"]["tasks"], scoring=config.get("scoring", {}),
+        tasks=config["evaluation"]["tasks"], scoring=config["scoring"],
     )
 
 
 def load_config(path) -> Experiment:
-    with open(path) as fh:
-        return check_config(yaml.safe_load(fh))
+    """Read a config file strictly (duplicated keys are errors) and check it."""
+    config = load_yaml_strict(path)
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: a config is a mapping of keys, got {type(config).__name__}")
+    return check_config(config)

@@ -45,12 +45,29 @@ def _task_manager(include_path: str | None, need_defaults: bool):
 
 
 def _check_task_names(tm, tasks: dict) -> None:
+    from ..errors import ConfigError
     from ..registry import unknown
 
     known = set(tm.all_tasks)
     for key, t in tasks.items():
         if t["lm_eval_task"] not in known:
-            raise ValueError(f"evaluation.tasks.{key}: {unknown('lm-eval task', t['lm_eval_task'], known)}")
+            raise ConfigError(f"evaluation.tasks.{key}.lm_eval_task: "
+                              f"{unknown('lm-eval task', t['lm_eval_task'], known)}")
+
+
+def check_tasks(tasks: dict, include_path: str | None, local_names=()) -> dict:
+    """Resolve every configured task name with lm-eval's own task index (no model, no data).
+
+    Returns {config key: {lm_eval_task, num_fewshot, kind}}; an unknown name is a
+    ConfigError naming the key, with the closest known name. The workflow runs this as
+    an early job that every scoring and fine-tuning job waits for.
+    """
+    need_defaults = any(t["lm_eval_task"] not in local_names for t in tasks.values())
+    tm = _task_manager(include_path, need_defaults)
+    _check_task_names(tm, tasks)
+    return {key: {"lm_eval_task": t["lm_eval_task"], "num_fewshot": t["num_fewshot"],
+                  "kind": "local" if t["lm_eval_task"] in local_names else "lm-eval"}
+            for key, t in tasks.items()}
 
 
 def evaluate(model_args: dict, tasks: dict, out_paths: dict, include_path: str | None,
