@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 CORES  ?= 2
 STAMP   = $(VENV)/.selectbench-installed
 
-.PHONY: demo demo-all test bench dag lint
+.PHONY: demo demo-all test bench dag lint conda-env
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +44,7 @@ dag: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
+
+# envs/selectbench.yaml pins exactly what requirements.lock pins (regenerate after locking)
+conda-env: $(STAMP)
+	$(BIN)/python -m selectbench.condaenv

@@ -3,6 +3,7 @@
     selectbench list [scorers|selectors|formats|generators]
     selectbench validate CONFIG [--tasks]     (--tasks: also check lm-eval task names; ~10 s)
     selectbench tasks CONFIG                  the benchmarks a config evaluates
+    selectbench config-reference [--write README.md]   every config key (from the schema)
 """
 
 from __future__ import annotations
@@ -76,6 +77,16 @@ def _tasks(path: str) -> None:
               + (f", limit {t['limit']}" if t.get("limit") else ""))
 
 
+def _config_reference(write: str | None) -> None:
+    from .configref import reference, write_readme
+
+    if write:
+        changed = write_readme(write)
+        print(f"{write}: configuration reference {'updated' if changed else 'already up to date'}")
+    else:
+        print(reference(), end="")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="selectbench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -87,6 +98,8 @@ def main(argv=None) -> int:
     p.add_argument("--tasks", action="store_true", help="also resolve lm-eval task names (slower)")
     p = sub.add_parser("tasks", help="list the benchmarks of a config")
     p.add_argument("config")
+    p = sub.add_parser("config-reference", help="every config key with type, default and description (from the schema)")
+    p.add_argument("--write", metavar="README", help="replace the generated section of this README")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "list":
@@ -95,6 +108,8 @@ def main(argv=None) -> int:
             _validate(args.config, args.tasks)
         elif args.cmd == "tasks":
             _tasks(args.config)
+        elif args.cmd == "config-reference":
+            _config_reference(args.write)
     except (SelectbenchError, ValueError, FileNotFoundError) as e:
         print(f"selectbench: error: {e}", file=sys.stderr)
         return 1
