@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,7 +296,16 @@ def check_config(config: dict) -> Experiment:
             _check_preset_dict(p["preset"], f"{where}.preset")
     for name, p in config["pools"].items():
         _check_build("pool", p.get("build"), f"pools.{name}")
+        first: dict = {}
         for i, src in enumerate(p["sources"]):
+            ref = (os.path.normpath(src["path"]) if "path" in src
+                   else (src.get("hub"), src.get("revision"), src.get("split")))
+            if ref in first:
+                raise ConfigError(f"pools.{name}.sources[{i}]: reads the same "
+                                  f"{'file' if 'path' in src else 'dataset'} as sources[{first[ref]}] "
+                                  f"({src.get('path') or src.get('hub')}): its rows would be in the pool twice; "
+                                  "list it once")
+            first[ref] = i
             if p.get("build") and "path" in src and not src["path"].startswith(f"results/raw/{name}/"):
                 raise ConfigError(f"pools.{name}.sources[{i}].path: a built pool's files live under "
                                   f"results/raw/{name}/ (got '{src['path']}')")

@@ -52,3 +52,25 @@ def atomic_write_parquet(df, path) -> None:
 def atomic_write_text(text: str, path) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def read_json(path, what: str = "JSON file"):
+    """Parse a JSON file a job wrote (selection, pool stats, checkpoint record, ...).
+
+    A truncated or corrupt file is a DataError naming the file and where parsing
+    stopped, instead of a bare JSONDecodeError naming nothing.
+    """
+    from .errors import DataError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(path, None, None, f"{what} not found") from None
+    except UnicodeDecodeError as e:
+        raise DataError(path, None, None, f"{what} is not UTF-8 (byte {e.start}): {e.reason}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        hint = " (the file ends early: truncated?)" if e.pos >= len(text.rstrip()) else ""
+        raise DataError(path, None, None, f"{what} is not valid JSON at line {e.lineno}, column {e.colno}: "
+                                          f"{e.msg}{hint}; rerun the job that writes it") from None

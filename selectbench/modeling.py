@@ -62,3 +62,41 @@ def load_causal_lm(ref: ModelRef, device: str, dtype):
 
 def count_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+CHECKPOINT_RECORD = "selectbench_checkpoint.json"
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+FULL_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+
+
+def checkpoint_record(checkpoint) -> dict:
+    """The record of a checkpoint selectbench wrote, after checking its files are all there.
+
+    A directory without its record, adapter config or weights is a DataError naming the
+    directory and the missing file (not peft/transformers' "Repo id must be in the form"
+    hub error, which they raise when a local path lacks the files they look for).
+    """
+    from pathlib import Path
+
+    from .errors import DataError
+    from .io import read_json
+
+    ck = Path(checkpoint)
+    if not ck.is_dir():
+        raise DataError(ck, None, None, "checkpoint directory not found")
+    if not (ck / CHECKPOINT_RECORD).is_file():
+        raise DataError(ck, None, None, f"not a selectbench checkpoint: no {CHECKPOINT_RECORD} "
+                                        "(the fine-tuning job did not finish; rerun it)")
+    meta = read_json(ck / CHECKPOINT_RECORD, "checkpoint record")
+    if meta.get("peft") == "lora":
+        needed = [("adapter_config.json",), ADAPTER_WEIGHTS]
+        what = "LoRA adapter"
+    else:
+        needed = [("config.json",), FULL_WEIGHTS]
+        what = "full checkpoint"
+    for names in needed:
+        if not any((ck / n).is_file() for n in names):
+            raise DataError(ck, None, None, f"incomplete {what}: no {' or '.join(names)} "
+                                            "(the fine-tuning job did not finish or the files were moved; rerun it)")
+    return meta

@@ -15,7 +15,7 @@ import json
 
 import pandas as pd
 
-from ..io import atomic_write_text
+from ..io import atomic_write_text, read_json
 
 KEYS = ("pool", "base_model", "preset", "method", "budget", "seed")
 
@@ -53,8 +53,7 @@ def write_cost_table(units: list[dict], out_path) -> pd.DataFrame:
 
     def load(path):
         if path not in cache:
-            with open(path) as fh:
-                cache[path] = json.load(fh)
+            cache[path] = read_json(path)
         return cache[path]
 
     rows = [cost_row(u, load(u["metrics"]), load(u["selection"]), [load(p) for p in u["scores"]],

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 
 import pandas as pd
+
+from ..io import read_json
 
 TIDY_COLUMNS = ["pool", "base_model", "preset", "method", "budget", "seed",
                 "task", "subtask", "metric", "filter", "value", "stderr", "n"]
@@ -33,8 +34,7 @@ def tidy_table(units: list[dict]) -> pd.DataFrame:
     """`units`: dicts with pool, base_model, preset, method, budget, seed and `path` (a JSON)."""
     rows = []
     for u in units:
-        with open(u["path"]) as fh:
-            record = json.load(fh)
+        record = read_json(u["path"], "benchmark JSON")
         keys = {k: u[k] for k in TIDY_COLUMNS[:6]}
         rows.extend({**keys, **r} for r in metric_rows(record))
     df = pd.DataFrame(rows, columns=TIDY_COLUMNS)

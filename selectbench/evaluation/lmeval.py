@@ -26,7 +26,9 @@ def model_args_for(checkpoint: str | None, base: dict, device: str, dtype: str, 
         if base.get("revision"):
             args["revision"] = base["revision"]
         return args
-    meta = json.loads((Path(checkpoint) / "selectbench_checkpoint.json").read_text())
+    from ..modeling import checkpoint_record
+
+    meta = checkpoint_record(checkpoint)
     if meta["peft"] == "lora":
         args["pretrained"] = base["name_or_path"]
         if base.get("revision"):

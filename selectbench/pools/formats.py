@@ -56,13 +56,23 @@ def _type_name(value) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def check_unicode(value: str, field: str) -> str:
+    """`value` if it is encodable UTF-8; a lone surrogate (JSON `\\ud800`) is a RowError."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise RowError(field, f"invalid Unicode: lone surrogate {value[e.start]!r} at character {e.start} "
+                              "(a JSON \\uXXXX escape of half a surrogate pair)") from None
+    return value
+
+
 def _text(value, field: str) -> str:
     """`value` if it is a string that is non-empty after strip, else RowError."""
     if not isinstance(value, str):
         raise RowError(field, f"expected a non-empty string, got {_type_name(value)}")
     if not value.strip():
         raise RowError(field, "empty string")
-    return value
+    return check_unicode(value, field)
 
 
 def _required_text(obj: dict, key: str, field: str) -> str:
@@ -79,7 +89,7 @@ def _optional_text(obj: dict, key: str, field: str) -> str:
         return ""
     if not isinstance(value, str):
         raise RowError(field, f"expected a string, got {_type_name(value)}")
-    return value
+    return check_unicode(value, field)
 
 
 def _with_input(instruction: str, input_text: str) -> str:
@@ -92,13 +102,30 @@ def _exchange(prompt: str, response: str) -> Conversation:
 
 
 def check_conversation(messages: Conversation, field: str) -> None:
-    """Require a user and an assistant turn, ending with the assistant's."""
+    """A valid conversation: optional system messages first, then the user's turn first,
+    a user and an assistant turn, and the assistant's turn last.
+
+    A system message after the conversation started, or an assistant turn before any
+    user turn, is an error (chat templates reject or silently reorder them). Consecutive
+    turns of the same role are allowed (real multi-turn data has them).
+    """
     roles = [m["role"] for m in messages]
     if not roles:
         raise RowError(field, "no messages")
     for needed in ("user", "assistant"):
         if needed not in roles:
             raise RowError(field, f"no {needed} message")
+    started = False
+    for i, role in enumerate(roles):
+        if role == "system":
+            if started:
+                raise RowError(f"{field}[{i}]", "system message after the conversation started "
+                                                "(system messages are allowed only before the first user turn)")
+            continue
+        if not started and role != "user":
+            raise RowError(f"{field}[{i}]", f"the conversation must start with the user's turn "
+                                            f"(after any system messages), not the {role}'s")
+        started = True
     if roles[-1] != "assistant":
         raise RowError(field, f"last message must be from the assistant, not the {roles[-1]}")
 

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, DataError
-from .formats import FORMATS, RowError, convert
+from .formats import FORMATS, RowError, check_unicode, convert
 from .stats import CORE_COLUMNS, pool_stats
 
 MESSAGES_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
@@ -124,6 +124,14 @@ def parse_pool(pool_name: str, pool_cfg, base_dir) -> tuple[list[Source], int]:
     repeated = sorted(n for n, c in names.items() if c > 1)
     if repeated:
         raise ConfigError(f"pool '{pool_name}': source names repeat: {repeated}")
+    seen: dict = {}
+    for s in sources:
+        key = s.path.resolve() if s.path is not None else (s.hub, s.revision, s.split)
+        if key in seen:
+            raise ConfigError(f"pool '{pool_name}': sources '{seen[key]}' and '{s.name}' read the same "
+                              f"{'file' if s.path is not None else 'dataset'} {s.where} (its rows would "
+                              "be in the pool twice); list it once")
+        seen[key] = s.name
     label_sets = {s.label_columns for s in sources}
     if len(label_sets) > 1:
         raise ConfigError(
@@ -146,6 +154,8 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, object]]:
     try:
         with _open_bytes(path) as fh:
             for lineno, raw in enumerate(fh, 1):
+                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]  # a UTF-8 byte-order mark (common from Windows tools)
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
@@ -169,7 +179,7 @@ def read_json(path: Path) -> Iterator[tuple[int, object]]:
     except (OSError, EOFError) as e:
         raise DataError(path, None, None, f"cannot read: {e}") from None
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # accepts a UTF-8 byte-order mark
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         message = f"invalid UTF-8 at line {line} (byte {e.start}): {e.reason}"
@@ -237,7 +247,7 @@ def _row_id(src: Source, index: int, row: dict) -> str:
         raise RowError(src.id_field, f"expected a string or integer id, got {value!r}")
     if isinstance(value, str) and not value.strip():
         raise RowError(src.id_field, "empty id")
-    return str(value)
+    return check_unicode(str(value), src.id_field)
 
 
 def _row_source(src: Source, row: dict) -> str:
@@ -249,13 +259,16 @@ def _row_source(src: Source, row: dict) -> str:
     value = row[src.source_field]
     if not isinstance(value, str) or not value.strip():
         raise RowError(src.source_field, f"expected a non-empty string, got {value!r}")
-    return value
+    return check_unicode(value, src.source_field)
 
 
 def _row_labels(src: Source, row: dict) -> dict:
     missing = [c for c in src.label_columns if c not in row]
     if missing:
         raise RowError(missing[0], "missing label column")
+    for c in src.label_columns:
+        if isinstance(row[c], str):
+            check_unicode(row[c], c)
     return {c: row[c] for c in src.label_columns}
 
 
@@ -271,8 +284,14 @@ def normalize_row(src: Source, index: int, row) -> list[dict]:
 
 
 def source_records(src: Source) -> Iterator[tuple[int, dict]]:
-    """Yield (row number, normalized record) for every row of a source."""
+    """Yield (row number, normalized record) for every row of a source.
+
+    A source with no rows (a zero-byte file, blank lines only, an empty list) is a
+    DataError: it would otherwise vanish from the pool without a word.
+    """
+    rows = 0
     for index, (rowno, row) in enumerate(read_rows(src)):
+        rows += 1
         try:
             records = normalize_row(src, index, row)
         except RowError as e:
@@ -280,6 +299,9 @@ def source_records(src: Source) -> Iterator[tuple[int, dict]]:
         for record in records:
             record["origin"] = f"{src.cited}:{rowno}"
             yield rowno, record
+    if rows == 0:
+        raise DataError(src.where, None, None, f"source '{src.name}' holds no rows "
+                                               "(an empty file, blank lines only, or an empty list)")
 
 
 def normalize_pool(pool_name: str, pool_cfg: dict, base_dir: str | Path = ".") -> pd.DataFrame:

@@ -96,4 +96,19 @@ def pool_stats(df: pd.DataFrame) -> dict:
         "labels": {
             c: dict(sorted(Counter(_label_key(v) for v in df[c]).items())) for c in labels
         },
+        "exact_duplicates": exact_duplicates(df["messages"]),
     }
+
+
+def exact_duplicates(messages) -> dict:
+    """Rows whose conversation (roles and contents, byte for byte) equals an earlier row's.
+
+    `rows`: how many rows repeat an earlier one (dropping them would leave the distinct
+    conversations); `groups`: how many distinct conversations occur more than once.
+    """
+    counts = Counter(
+        hashlib.sha256(json.dumps(_plain_messages(m), ensure_ascii=False, separators=(",", ":"))
+                       .encode("utf-8")).digest()
+        for m in messages
+    )
+    return {"rows": int(sum(c - 1 for c in counts.values())), "groups": int(sum(c > 1 for c in counts.values()))}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import pandas as pd
 
 from .. import __version__
-from ..io import atomic_write_json, atomic_write_parquet
+from ..io import atomic_write_json, atomic_write_parquet, read_json
 from ..pools import read_pool
 from .base import SCORERS, ScoreContext, check_scores
 
@@ -21,8 +20,7 @@ def score_pool(pool_path, stats_path, scorer: str, params: dict, model: dict | N
     spec = SCORERS.get(scorer)
     params = spec.resolved_params(params)
     pool = read_pool(pool_path)
-    with open(stats_path) as fh:
-        stats = json.load(fh)
+    stats = read_json(stats_path, "pool stats")
     ref = ModelRef(**model) if model else None
     uses_torch = spec.needs_model or bool(models)
     dev = resolve_device(device) if uses_torch else "cpu"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 
 from .. import __version__
 from ..errors import SelectbenchError
-from ..io import atomic_write_json, sha256_file
+from ..errors import DataError
+from ..io import atomic_write_json, read_json, sha256_file
 from ..pools import read_pool
 from .base import SELECTORS, SelectContext
 
@@ -22,19 +22,18 @@ def select(pool_path, stats_path, scores_path, method: str, selector: str, param
 
     spec = SELECTORS.get(selector)
     pool = read_pool(pool_path)
-    with open(stats_path) as fh:
-        pool_sha = json.load(fh)["pool_sha256"]
+    pool_sha = read_json(stats_path, "pool stats")["pool_sha256"]
     scores = None
     if spec.needs_scores:
         scores = pd.read_parquet(scores_path)
         if scores["id"].astype(str).tolist() != pool["id"].astype(str).tolist():
             raise SelectbenchError(f"{scores_path}: ids are not those of {pool_path} in pool order; "
                                    "rescore the pool")
+        check_finite_scores(scores, scores_path)
     embeddings = load_embeddings(embeddings_path, pool) if spec.needs_embeddings else None
     rounds = None
     if rounds_path:
-        with open(rounds_path) as fh:
-            rounds = json.load(fh)
+        rounds = read_json(rounds_path, "DiverseEvol round")
     ids = spec.fn(SelectContext(pool, scores, budget, seed, dict(params), embeddings,
                                 rounds["ids"] if rounds else None))
     if spec.uses_budget and len(ids) != budget:
@@ -63,6 +62,21 @@ def select(pool_path, stats_path, scores_path, method: str, selector: str, param
     if cost_path is not None:
         atomic_write_json({"wall_s": round(time.time() - t0, 3)}, cost_path)
     return record
+
+
+def check_finite_scores(scores, path) -> None:
+    """A NaN or infinite score (a hand-edited or foreign score file) is an error naming the
+    file, row and id; otherwise ranking would silently never (or always) pick it."""
+    import numpy as np
+    import pandas as pd
+
+    values = pd.to_numeric(scores["score"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(path, i + 1, "score", f"score of id '{scores['id'].iloc[i]}' is "
+                        f"{scores['score'].iloc[i]!r} ({int(bad.sum())} non-finite scores in all); "
+                        "refusing to rank it — rescore the pool")
 
 
 def load_embeddings(path, pool):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 from .finetune import Preset, finetune
 
@@ -14,8 +13,9 @@ def finetune_selection(pool_path, selection_path, base: dict, preset: dict, seed
     """Read the pool and a selected-index file, then `finetune`."""
     from ..pools import read_pool
 
-    with open(selection_path) as fh:
-        selection = json.load(fh)
+    from ..io import read_json
+
+    selection = read_json(selection_path, "selection")
     metrics = finetune(read_pool(pool_path), selection["ids"], base, Preset.from_config(preset), seed,
                        device, checkpoint_dir, loss_path, metrics_path, threads=threads)
     return metrics

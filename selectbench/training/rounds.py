@@ -33,7 +33,9 @@ def load_trained(checkpoint, base: dict, device: str, dtype):
 
     from ..modeling import ModelRef
 
-    meta = json.loads((Path(checkpoint) / "selectbench_checkpoint.json").read_text())
+    from ..modeling import checkpoint_record
+
+    meta = checkpoint_record(checkpoint)
     if meta["peft"] == "lora":
         from peft import PeftModel
 
@@ -106,8 +108,9 @@ def run_diverse_evol_round(pool_path, previous_path, out_selection, model_dir, *
     from ..pools import read_pool
 
     pool = read_pool(pool_path)
-    with open(previous_path) as fh:
-        prev = json.load(fh)
+    from ..io import read_json
+
+    prev = read_json(previous_path, "previous round's selection")
     sizes = round_sizes(budget, int(params["rounds"]))
     out = diverse_evol_round(pool, prev["ids"], sizes[round_index], base, Preset.from_config(params["preset"]),
                              seed, device, model_dir, int(params["batch_size"]), int(params["max_length"]),
