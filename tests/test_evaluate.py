@@ -7,6 +7,7 @@ import pytest
 from selectbench.analysis import summarize, tidy_table
 from selectbench.evaluation import write_local_tasks
 from selectbench.evaluation.run import evaluate_checkpoint
+from selectbench.errors import ConfigError
 
 EVAL = {
     "tasks": {"sentiment": {"lm_eval_task": "demo_sentiment_mc", "num_fewshot": 0, "limit": 8},
@@ -55,6 +56,6 @@ def test_tidy_and_summary_from_jsons(evaluated):
 def test_unknown_task_name_suggests(tmp_path, evaluated, tiny_model_dir):
     tmp, _ = evaluated
     bad = dict(EVAL, tasks={"s": {"lm_eval_task": "demo_sentiment_m", "num_fewshot": 0}})
-    with pytest.raises(ValueError, match="did you mean 'demo_sentiment_mc'"):
+    with pytest.raises(ConfigError, match="did you mean 'demo_sentiment_mc'"):
         evaluate_checkpoint(None, {"name_or_path": tiny_model_dir}, bad, "cpu", tmp / "tasks",
                             [str(tmp_path / "s.json")])
