@@ -219,3 +219,21 @@ def test_misspelled_task_stops_the_run_before_any_model_job(tmp_path):
     assert "unknown lm-eval task 'arc_easyy' (did you mean 'arc_easy'?)" in log
     for d in ("results/models", "results/scores", "results/checkpoints", "results/evals", "results/checks"):
         assert not (tmp_path / d).exists(), d
+
+
+def test_docs_table_names_existing_tests():
+    """docs/bad-inputs.md cites tests that exist (`file::name`, `::name` = same file)."""
+    import re
+
+    doc = (ROOT / "docs/bad-inputs.md").read_text()
+    cited = 0
+    for row in doc.splitlines():
+        if not row.startswith("|"):
+            continue
+        current = None
+        for file, name in re.findall(r"`(test_\w+\.py)?::(test_\w+)`", row):
+            current = file or current
+            assert current, row
+            assert re.search(rf"^def {name}\(", (ROOT / "tests" / current).read_text(), re.M), f"{current}::{name}"
+            cited += 1
+    assert cited >= 35
