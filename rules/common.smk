@@ -165,7 +165,10 @@ def selection_rounds(wildcards):
     m = EXP.methods[wildcards.method]
     if m.selector not in ROUND_SELECTORS:
         return []
-    last = int(m.params.get("rounds", 3)) - 1
+    from selectbench.selection import SELECTORS
+
+    rounds = m.params.get("rounds", SELECTORS.get(m.selector).params["rounds"])  # the selector's default
+    last = int(rounds) - 1
     return [f"results/rounds/{wildcards.pool}/{wildcards.method}/b{wildcards.budget}/s{wildcards.seed}/r{last}.json"]
 
 
