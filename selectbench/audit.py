@@ -15,12 +15,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 
 from .errors import SelectbenchError
-from .provenance import content_hash, fingerprint, prov_path, read_record
+from .provenance import describe, prov_path, read_record
 
 UNIT_KEYS = ("pool", "base_model", "preset", "method", "budget", "seed")
 
@@ -37,11 +38,15 @@ def parse_row(items: list[str]) -> dict:
 
 
 def _match(value, want: str) -> bool:
-    if value is None or (isinstance(value, float) and value != value):
-        return want.lower() in ("", "none", "nan", "null")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value) == want
+    """A report cell or record value equals a user's `key=value` (0 == 0.0; '' == None)."""
+    if value is None or (isinstance(value, float) and value != value) or value == "":
+        return str(want).lower() in ("", "none", "nan", "null")
+    if str(value) == str(want):
+        return True
+    try:
+        return float(value) == float(want)
+    except (TypeError, ValueError):
+        return False
 
 
 def report_sources(report, row: dict) -> tuple[list[dict], list[str]]:
@@ -81,10 +86,7 @@ def _status(path: str, recorded: dict | None) -> str:
         return "missing"
     if not recorded or "sha256" not in recorded:
         return "unrecorded"
-    fp = fingerprint(path)
-    if all(recorded.get(k) == fp[k] for k in ("bytes", "mtime_ns", "files")):
-        return "ok"
-    return "ok (touched)" if content_hash(path) == recorded["sha256"] else "CHANGED"
+    return "ok" if describe(path)["sha256"] == recorded["sha256"] else "CHANGED"
 
 
 def trace(path: str, seen: dict | None = None) -> dict:
@@ -97,7 +99,7 @@ def trace(path: str, seen: dict | None = None) -> dict:
     rec = read_record(prov_path(path))
     if rec is None:
         node = {"path": path, "status": "missing" if not os.path.exists(path) else "external input",
-                "sha256": content_hash(path) if os.path.exists(path) else None, "inputs": []}
+                "sha256": describe(path)["sha256"] if os.path.exists(path) else None, "inputs": []}
         seen[path] = node
         return node
     out = rec.get("outputs", {}).get(path, {})
@@ -168,7 +170,7 @@ def params_diff(old: dict, new: dict) -> list[str]:
     return diffs
 
 
-def _prov_reasons(job_params: dict, outputs: list[str], inputs: list[str]) -> list[str]:
+def _prov_reasons(job_params: dict, outputs: list[str], inputs: list[str], rebuilt=()) -> list[str]:
     """What the provenance record of the job's first output says changed."""
     rec = None
     for o in outputs:
@@ -194,83 +196,91 @@ def _prov_reasons(job_params: dict, outputs: list[str], inputs: list[str]) -> li
             if os.path.exists(p):
                 reasons.append(f"new input: {p}")
             continue
-        if not os.path.exists(p):
-            continue  # will be rebuilt upstream
-        fp = fingerprint(p)
-        if all(r.get(k) == fp[k] for k in ("bytes", "mtime_ns", "files")):
-            continue
-        if content_hash(p) != r.get("sha256"):
+        if not os.path.exists(p) or p in rebuilt:
+            continue  # rebuilt upstream: reported as such
+        if describe(p)["sha256"] != r.get("sha256"):
             reasons.append(f"input content changed: {p}")
-        else:
-            reasons.append(f"input touched, content identical: {p}")
     gone = sorted(set(recorded_inputs) - set(inputs))
     if gone:
         reasons.append("input no longer used: " + ", ".join(gone))
     return reasons
 
 
+@contextlib.contextmanager
 def _snakemake_dag(snakefile, workdir, configfiles, config):
+    """Snakemake's workflow with its DAG built for the current config (its own API; the
+    same steps `--list-changes` and `--summary` take)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.enums import Quietness
     from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings, ResourceSettings,
                                           StorageSettings)
 
-    api = SnakemakeApi(OutputSettings(quiet={Quietness.ALL}))
-    wf_api = api.workflow(resource_settings=ResourceSettings(cores=1),
-                          config_settings=ConfigSettings(configfiles=[Path(c).resolve() for c in configfiles],
-                                                         config=config or {}),
-                          storage_settings=StorageSettings(), snakefile=Path(snakefile).resolve(),
-                          workdir=Path(workdir).resolve())
-    dag_api = wf_api.dag(DAGSettings())
-    wf = dag_api.workflow_api._workflow
-    wf._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True)
-    wf._build_dag()
-    return api, wf
+    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+        wf_api = api.workflow(resource_settings=ResourceSettings(cores=1),
+                              config_settings=ConfigSettings(
+                                  configfiles=[Path(c).resolve() for c in configfiles], config=config or {}),
+                              storage_settings=StorageSettings(), snakefile=Path(snakefile).resolve(),
+                              workdir=Path(workdir).resolve())
+        dag_api = wf_api.dag(DAGSettings())
+        dag_api.workflow_api.resource_settings.cores = 1
+        wf = dag_api.workflow_api._workflow
+        wf._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True)
+        wf._build_dag()
+        yield wf
 
 
 def stale(snakefile, workdir=".", configfiles=(), config=None) -> list[dict]:
     """Every job the current config, code and inputs would (re)run, with the reasons:
-    [{rule, wildcards, outputs, reasons: [...]}], in DAG order."""
+    [{rule, wildcards, outputs, reasons: [...]}], in pipeline-stage order."""
     cwd = os.getcwd()
-    api, wf = _snakemake_dag(snakefile, workdir, configfiles, config)
     try:
-        os.chdir(workdir)
-        dag = wf.dag
-        out = []
-        for job in dag.needrun_jobs() if hasattr(dag, "needrun_jobs") else dag.jobs:
-            reason = dag.reason(job)
-            if not reason:
-                continue
-            outputs, inputs = [str(o) for o in job.output], [str(i) for i in job.input]
-            reasons = []
-            if reason.missing_output:
-                reasons.append("missing output: " + ", ".join(sorted(map(str, reason.missing_output))))
-            if reason.updated_input_run:
-                reasons.append("upstream job reruns: " + ", ".join(sorted(map(str, reason.updated_input_run))))
-            if reason.updated_input:
-                reasons.append("input newer than output: " + ", ".join(sorted(map(str, reason.updated_input))))
-            if reason.incomplete_output:
-                reasons.append("incomplete output")
-            if reason.forced:
-                reasons.append("forced")
-            if not reason.missing_output:
-                params = dict(job.params.items())
-                detail = _prov_reasons(params, outputs, inputs)
-                reasons.extend(detail)
-                if reason.params_changed and not any(r.startswith("params changed") for r in detail):
-                    reasons.append("params changed (Snakemake metadata)")
-                if reason.code_changed and not any(r.startswith("code changed") for r in detail):
-                    reasons.append("rule code changed (Snakemake metadata)")
-                if reason.input_changed:
-                    reasons.append("set of input files changed")
-                if reason.software_stack_changed:
-                    reasons.append("software environment changed")
-            out.append({"rule": job.rule.name, "wildcards": dict(job.wildcards_dict),
-                        "outputs": outputs, "reasons": reasons or [str(reason)]})
-        return out
+        with _snakemake_dag(snakefile, workdir, configfiles, config) as wf:
+            os.chdir(workdir)
+            dag = wf.dag
+            out = []
+            for job in dag.needrun_jobs() if hasattr(dag, "needrun_jobs") else dag.jobs:
+                reason = dag.reason(job)
+                if not reason:
+                    continue
+                outputs, inputs = [str(o) for o in job.output], [str(i) for i in job.input]
+                reasons = []
+                if reason.missing_output:
+                    reasons.append("missing output: " + ", ".join(sorted(map(str, reason.missing_output))))
+                if reason.updated_input_run:
+                    reasons.append("upstream job reruns: " + ", ".join(sorted(map(str, reason.updated_input_run))))
+                if reason.updated_input:
+                    reasons.append("input newer than output (mtime): " + ", ".join(sorted(map(str, reason.updated_input))))
+                if reason.incomplete_output:
+                    reasons.append("incomplete output")
+                if reason.forced:
+                    reasons.append("forced")
+                if not reason.missing_output:
+                    params = dict(job.params.items())
+                    detail = _prov_reasons(params, outputs, inputs, {str(f) for f in reason.updated_input_run})
+                    reasons.extend(detail)
+                    if reason.params_changed and not any(r.startswith("params changed") for r in detail):
+                        reasons.append("params changed (Snakemake metadata)")
+                    if reason.code_changed and not any(r.startswith("code changed") for r in detail):
+                        reasons.append("rule code changed (Snakemake metadata)")
+                    if reason.input_changed:
+                        reasons.append("set of input files changed")
+                    if reason.software_stack_changed:
+                        reasons.append("software environment changed")
+                out.append({"rule": job.rule.name, "wildcards": dict(job.wildcards_dict),
+                            "outputs": outputs, "reasons": reasons or [str(reason)]})
     finally:
         os.chdir(cwd)
-        api.__exit__(None, None, None)
+    return sorted(out, key=_stage)
+
+
+STAGES = ("make_raw_pool", "make_query_set", "make_local_tasks", "normalize_pool", "build_model", "less_warmup",
+          "score", "diverse_evol_init", "diverse_evol_round", "select", "finetune", "evaluate", "evaluate_base",
+          "report_tables", "report_cost", "all")
+
+
+def _stage(job: dict):
+    rule = job["rule"]
+    return (STAGES.index(rule) if rule in STAGES else len(STAGES), job["outputs"])
 
 
 def format_stale(jobs: list[dict]) -> list[str]:

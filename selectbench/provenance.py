@@ -52,11 +52,15 @@ def sha256_file(path) -> str:
     return h.hexdigest()
 
 
+IGNORED = (".snakemake_timestamp",)  # Snakemake adds it to directory outputs after the job
+
+
 def _files(root: Path):
     for dirpath, dirs, files in os.walk(root):
         dirs.sort()
         for f in sorted(files):
-            yield Path(dirpath) / f
+            if f not in IGNORED:
+                yield Path(dirpath) / f
 
 
 def fingerprint(path) -> dict:
@@ -81,16 +85,39 @@ def content_hash(path) -> str:
     return h.hexdigest()
 
 
+CACHE_DIR = Path(".snakemake") / "selectbench-hashes"
+
+
 def describe(path) -> dict:
-    """fingerprint + sha256 of `path`, reusing the hash its producer recorded when the size
-    and mtime still match (so a large pool is not re-read by every downstream job)."""
+    """fingerprint + sha256 of `path`. The hash is reused, not recomputed, when the producer's
+    record or a previous job saw the same path with the same size, mtime and file count
+    (`.snakemake/selectbench-hashes/`, relative to the workflow's directory): a large pool
+    or base model is read once, not by every downstream job. Snakemake touches outputs
+    after a job, so the producer's own record matches only until then."""
+    import hashlib as _h
+
     fp = fingerprint(path)
     rec = read_record(prov_path(path))
     if rec:
         old = rec.get("outputs", {}).get(str(path))
         if old and all(old.get(k) == fp[k] for k in ("bytes", "mtime_ns", "files")):
             return {**fp, "sha256": old["sha256"]}
-    return {**fp, "sha256": content_hash(path)}
+    key = _h.sha256(f"{os.path.abspath(path)}|{fp['bytes']}|{fp['mtime_ns']}|{fp['files']}".encode()).hexdigest()
+    cached = CACHE_DIR / key
+    try:
+        digest = cached.read_text().strip()
+        if len(digest) == 64:
+            return {**fp, "sha256": digest}
+    except OSError:
+        pass
+    digest = content_hash(path)
+    try:
+        from .io import atomic_write_text
+
+        atomic_write_text(digest + "\n", cached)
+    except OSError:
+        pass
+    return {**fp, "sha256": digest}
 
 
 def read_record(path) -> dict | None:

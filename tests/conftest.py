@@ -45,3 +45,14 @@ CONVERSATIONS = (
 def conversations():
     """Single-turn, system + user, and multi-turn conversations (a fresh copy per test)."""
     return copy.deepcopy(list(CONVERSATIONS))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One completed run of the shrunken demo workflow (tests/test_workflow.py's small_config),
+    shared by every test that reads a finished run: (workdir, config dict, config path)."""
+    from test_workflow import run_config, small_config
+
+    wd = tmp_path_factory.mktemp("wf")
+    cfg = small_config()
+    return wd, cfg, run_config(wd, cfg)
