@@ -57,7 +57,10 @@ def report_sources(report, row: dict) -> tuple[list[dict], list[str]]:
     rec = read_record(prov_path(report))
     if rec is None:
         raise SelectbenchError(f"{report}: no provenance record ({prov_path(report)}); rerun the report")
-    records = rec["job"]["params"].get("records")
+    params = rec["job"]["params"]
+    records = params.get("records")  # report_tables: one benchmark JSON per unit × task
+    if records is None and isinstance(params.get("units"), list):  # report_cost: per unit
+        records = [dict(u, path=[u["metrics"], u["selection"], *u.get("scores", [])]) for u in params["units"]]
     if not isinstance(records, list):
         raise SelectbenchError(f"{report}: its provenance names no per-row sources (rule {rec['job']['rule']})")
     table = pd.read_csv(report, dtype=str, keep_default_na=False)
@@ -68,6 +71,11 @@ def report_sources(report, row: dict) -> tuple[list[dict], list[str]]:
         raise SelectbenchError(f"{report}: {did_you_mean('column', unknown[0], list(table.columns))}")
     mask = pd.Series(True, index=table.index)
     for k, v in row.items():
+        values = sorted(set(table[k]))
+        if not any(_match(x, v) for x in values):
+            from .registry import unknown as did_you_mean
+
+            raise SelectbenchError(f"{report}: {did_you_mean(k, v, values)}")
         mask &= table[k].map(lambda x, v=v: _match(x, v))
     rows = table[mask].to_dict("records")
     if not rows:
@@ -76,8 +84,10 @@ def report_sources(report, row: dict) -> tuple[list[dict], list[str]]:
     paths = []
     for r in rows:
         for s in records:
-            if all(_match(s.get(k), str(r[k])) for k in keys if k in r) and s["path"] not in paths:
-                paths.append(s["path"])
+            if all(_match(s.get(k), str(r[k])) for k in keys if k in r and k in s):
+                for path in s["path"] if isinstance(s["path"], list) else [s["path"]]:
+                    if path not in paths:
+                        paths.append(path)
     return rows, paths
 
 

@@ -85,6 +85,8 @@ def _audit(args) -> None:
     from . import audit
 
     if args.audit_cmd == "trace":
+        if not Path(args.path).exists():
+            raise FileNotFoundError(f"{args.path}: no such output (run from the workflow's directory)")
         row = audit.parse_row(args.row)
         if row:
             rows, paths = audit.report_sources(args.path, row)
