@@ -133,28 +133,28 @@ def _short(v, n=160) -> str:
     return t if len(t) <= n else t[:n] + "…"
 
 
-def format_trace(node: dict, indent: int = 0) -> list[str]:
+def format_trace(node: dict, indent: int = 0, parent_versions: dict | None = None) -> list[str]:
+    """The tree as text; package versions are printed where they differ from the parent's."""
     pad = "  " * indent
     arrow = "" if indent == 0 else "← "
     if node.get("ref"):
         return [f"{pad}{arrow}{node['path']}  (traced above)"]
     lines = [f"{pad}{arrow}{node['path']}  [{node['status']}]"
              + (f"  sha256 {node['sha256'][:12]}" if node.get("sha256") else "")]
+    versions = node.get("versions") or parent_versions
     if node.get("rule"):
         git = (node.get("code") or {}).get("git") or {}
-        v = node.get("versions") or {}
         dev = node.get("device") or {}
         wc = ", ".join(f"{k}={x}" for k, x in (node.get("wildcards") or {}).items())
-        lines.append(f"{pad}    rule {node['rule']}({wc}) finished {node.get('finished')} on {dev.get('type')}"
-                     f"; git {str(git.get('commit'))[:10]}{' (dirty)' if git.get('dirty') else ''}"
-                     f"; selectbench {v.get('selectbench')}, torch {v.get('torch')}, "
-                     f"transformers {v.get('transformers')}, peft {v.get('peft')}, lm_eval {v.get('lm_eval')}, "
-                     f"snakemake {v.get('snakemake')}")
+        lines.append(f"{pad}    rule {node['rule']}({wc}) · {node.get('finished')} · {dev.get('type')}"
+                     f" · git {str(git.get('commit'))[:10]}{' (dirty)' if git.get('dirty') else ''}")
+        if versions and versions != parent_versions:
+            lines.append(f"{pad}    versions " + ", ".join(f"{k} {v}" for k, v in versions.items() if v))
         for k, val in (node.get("params") or {}).items():
             if k not in ("records", "units"):
-                lines.append(f"{pad}    param {k} = {_short(val)}")
+                lines.append(f"{pad}    param {k} = {_short(val, 100)}")
     for sub in node.get("inputs", []):
-        lines.extend(format_trace(sub, indent + 1))
+        lines.extend(format_trace(sub, indent + 1, versions))
     return lines
 
 
@@ -248,11 +248,21 @@ def stale(snakefile, workdir=".", configfiles=(), config=None) -> list[dict]:
             os.chdir(workdir)
             dag = wf.dag
             out = []
-            for job in dag.needrun_jobs() if hasattr(dag, "needrun_jobs") else dag.jobs:
+            for job in dag.jobs:
                 reason = dag.reason(job)
-                if not reason:
-                    continue
                 outputs, inputs = [str(o) for o in job.output], [str(i) for i in job.input]
+                if not reason:
+                    # Snakemake will not rerun it; the content of an input may still have changed
+                    # (an edit inside a directory output, which Snakemake dates by its
+                    # .snakemake_timestamp, or a file restored with an old mtime)
+                    changed = [r for r in _prov_reasons(dict(job.params.items()), outputs, inputs)
+                               if r.startswith("input content changed")]
+                    if changed and outputs:
+                        out.append({"rule": job.rule.name, "wildcards": dict(job.wildcards_dict),
+                                    "outputs": outputs,
+                                    "reasons": changed + ["Snakemake will not rerun this job by itself: "
+                                                          f"snakemake --forcerun {outputs[0]}"]})
+                    continue
                 reasons = []
                 if reason.missing_output:
                     reasons.append("missing output: " + ", ".join(sorted(map(str, reason.missing_output))))
@@ -296,10 +306,13 @@ def _stage(job: dict):
 def format_stale(jobs: list[dict]) -> list[str]:
     if not jobs:
         return ["nothing is stale: every output is up to date with the current config, code and inputs"]
-    lines = [f"{len(jobs)} job(s) would rerun:"]
+    lines = [f"{len(jobs)} job(s) would run (--json for every output and reason in full):"]
     for j in jobs:
-        lines.append(f"{j['rule']}: {', '.join(j['outputs'])}")
-        lines.extend(f"    {r}" for r in j["reasons"])
+        outs = j["outputs"]
+        more = f" (+{len(outs) - 1} more)" if len(outs) > 1 else ""
+        lines.append(f"{j['rule']}: {outs[0] if outs else '(no output)'}{more}")
+        for r in j["reasons"]:
+            lines.append(f"    {r if len(r) <= 150 else r[:150] + '…'}")
     return lines
 
 

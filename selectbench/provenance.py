@@ -200,7 +200,7 @@ def _closure(modname: str, names: tuple | None, seen: set) -> None:
 
 @lru_cache(maxsize=None)
 def code_files(*modules: str) -> dict:
-    """{package-relative file: sha256[:16]} of `modules` and every selectbench module they
+    """{package-relative file: code_digest[:16]} of `modules` and every selectbench module they
     import (transitively, also imports inside functions; of a package `__init__` only the
     names imported from it). Used as a rule's ``code`` param, so that editing a scorer's or
     selector's module reruns exactly the jobs whose code path includes it."""
@@ -208,7 +208,20 @@ def code_files(*modules: str) -> dict:
     for m in modules:
         _closure(m, None, seen)
     files = sorted({_module_file(m) for m, tag in seen if tag == "__file__"})
-    return {f.relative_to(PACKAGE_DIR.parent).as_posix(): sha256_file(f)[:16] for f in files}
+    return {f.relative_to(PACKAGE_DIR.parent).as_posix(): code_digest(f)[:16] for f in files}
+
+
+def code_digest(path) -> str:
+    """sha256 of a module's syntax tree without docstrings: editing code reruns the jobs that
+    run it; editing comments, docstrings or formatting does not."""
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- environment

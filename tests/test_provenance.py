@@ -66,6 +66,16 @@ def test_code_files_follow_imports_not_the_whole_registry():
     assert all(len(h) == 16 for h in length.values())
 
 
+def test_code_digest_ignores_comments_and_docstrings(tmp_path):
+    from selectbench.provenance import code_digest
+
+    a, b, c = tmp_path / "a.py", tmp_path / "b.py", tmp_path / "c.py"
+    a.write_text('"""Doc."""\ndef f(x):\n    """Doc."""\n    return x + 1\n')
+    b.write_text('"""Other doc."""\n\n# comment\ndef f(x):\n    return (x +\n            1)  # same code\n')
+    c.write_text('def f(x):\n    return x + 2\n')
+    assert code_digest(a) == code_digest(b) != code_digest(c)
+
+
 def test_records_hash_inputs_and_reuse_recorded_hashes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("in.txt").write_text("a\n")

