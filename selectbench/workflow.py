@@ -37,7 +37,7 @@ def _rows(path: Path) -> str:
             with open(path, "rb") as fh:
                 n = sum(1 for _ in fh)
             return f"{n - (path.suffix != '.jsonl')} rows, {size}"
-        if path.suffix == ".json" and path.stat().st_size < 50_000_000:
+        if path.suffix == ".json" and path.stat().st_size < 5_000_000:
             import json
 
             obj = json.loads(path.read_text(encoding="utf-8"))
