@@ -243,6 +243,7 @@ def stale(snakefile, workdir=".", configfiles=(), config=None) -> list[dict]:
     """Every job the current config, code and inputs would (re)run, with the reasons:
     [{rule, wildcards, outputs, reasons: [...]}], in pipeline-stage order."""
     cwd = os.getcwd()
+    workdir = os.path.abspath(workdir)
     try:
         with _snakemake_dag(snakefile, workdir, configfiles, config) as wf:
             os.chdir(workdir)
