@@ -14,7 +14,6 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..formatting import encode_many
 from ..io import atomic_dir, atomic_write_json, atomic_write_text
