@@ -284,3 +284,39 @@ def pre_experienced_builds(method, pool):
 def cost_inputs():
     return sorted({p for u in cost_units()
                    for p in [u["metrics"], u["selection"], u["selection_cost"], *u["scores"], *u["builds"]]})
+
+
+# ---------------------------------------------------------------- code identity (provenance)
+GENERATOR_CODE = {
+    "demo_pool": ("selectbench.demo.data",),
+    "tiny_llama": ("selectbench.demo.tiny_model", "selectbench.demo.data"),
+    "pre_experienced": ("selectbench.training.rounds",),
+    "demo_queries": ("selectbench.demo.queries",),
+    "demo_tasks": ("selectbench.evaluation.demo_tasks",),
+}
+
+
+def code_of(*modules):
+    """{file: sha256} of the package modules a job's code path imports (see
+    selectbench/provenance.py): a rule's `code` param, so an edited module reruns exactly
+    the jobs that run it (Snakemake itself tracks only the script files)."""
+    from selectbench.provenance import code_files
+
+    return code_files(*modules)
+
+
+def generator_code(build):
+    return code_of(*GENERATOR_CODE.get(build["generator"], ("selectbench.builders",))) if build else {}
+
+
+def score_code(wildcards):
+    from selectbench.scoring import SCORERS
+
+    return code_of("selectbench.scoring.run", SCORERS.get(wildcards.scorer).fn.__module__)
+
+
+def select_code(wildcards):
+    from selectbench.selection import SELECTORS
+
+    return code_of("selectbench.selection.run",
+                   SELECTORS.get(EXP.methods[wildcards.method].selector).fn.__module__)

@@ -4,6 +4,7 @@ rule make_local_tasks:
         directory(LOCAL_TASKS),
     params:
         build=config["evaluation"].get("local_tasks"),
+        code=generator_code(config["evaluation"].get("local_tasks")),
     log:
         "logs/tasks.log",
     localrule: True
@@ -45,6 +46,7 @@ rule evaluate:
         evaluation=eval_params(),
         device=config["compute"]["device"],
         tasks_dir=LOCAL_TASKS,
+        code=code_of("selectbench.evaluation.run"),
     log:
         "logs/evals/{pool}/{base_model}/{preset}/{method}/b{budget}/s{seed}.log",
     benchmark:

@@ -14,6 +14,7 @@ rule finetune:
         preset=preset_params,
         seed=lambda wc: int(wc.seed),
         device=config["compute"]["device"],
+        code=code_of("selectbench.training.finetune"),
     log:
         "logs/checkpoints/{pool}/{base_model}/{preset}/{method}/b{budget}/s{seed}.log",
     benchmark:

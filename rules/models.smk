@@ -9,6 +9,7 @@ rule build_model:
         build=lambda wc: config["models"][wc.model]["build"],
         models=build_models,
         device=config["compute"]["device"],
+        code=lambda wc: generator_code(config["models"][wc.model]["build"]),
     log:
         "logs/models/{model}.log",
     benchmark:

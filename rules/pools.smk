@@ -4,6 +4,7 @@ rule make_raw_pool:
         directory("results/raw/{pool}"),
     params:
         build=lambda wc: config["pools"][wc.pool]["build"],
+        code=lambda wc: generator_code(config["pools"][wc.pool]["build"]),
     log:
         "logs/raw/{pool}.log",
     localrule: True
@@ -22,6 +23,7 @@ rule normalize_pool:
         stats="results/pools/{pool}/stats.json",
     params:
         spec=lambda wc: config["pools"][wc.pool],
+        code=code_of("selectbench.pools.load"),
     log:
         "logs/pools/{pool}.log",
     threads: threads_of("normalize")
@@ -41,6 +43,7 @@ rule make_query_set:
         "results/queries/{query_set}.jsonl",
     params:
         build=lambda wc: config["query_sets"][wc.query_set]["build"],
+        code=lambda wc: generator_code(config["query_sets"][wc.query_set]["build"]),
     log:
         "logs/queries/{query_set}.log",
     localrule: True

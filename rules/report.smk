@@ -9,6 +9,7 @@ rule report_tables:
     params:
         records=eval_records(),
         baseline=config["report"]["baseline_method"],
+        code=code_of("selectbench.analysis"),
     log:
         "logs/reports/tables.log",
     localrule: True
@@ -26,6 +27,7 @@ rule report_cost:
         report("results/reports/cost.csv", category="Cost", caption="../report/cost.rst"),
     params:
         units=cost_units(),
+        code=code_of("selectbench.analysis.cost"),
     log:
         "logs/reports/cost.log",
     localrule: True

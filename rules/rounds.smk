@@ -8,6 +8,7 @@ rule diverse_evol_init:
         method=lambda wc: EXP.methods[wc.method].params,
         budget=lambda wc: int(wc.budget),
         seed=lambda wc: int(wc.seed),
+        code=code_of("selectbench.training.rounds"),
     log:
         "logs/rounds/{pool}/{method}/b{budget}/s{seed}/r0.log",
     threads: threads_of("select")
@@ -40,6 +41,7 @@ rule diverse_evol_round:
         seed=lambda wc: int(wc.seed),
         round=lambda wc: int(wc.round),
         device=config["compute"]["device"],
+        code=code_of("selectbench.training.rounds"),
     log:
         "logs/rounds/{pool}/{method}/b{budget}/s{seed}/r{round}.log",
     benchmark:

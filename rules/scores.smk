@@ -15,6 +15,7 @@ rule score:
         model=score_model_ref,
         models=score_models,
         device=config["compute"]["device"],
+        code=score_code,
     log:
         "logs/scores/{pool}/{scorer}/{scorer_model}.log",
     benchmark:

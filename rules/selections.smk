@@ -13,6 +13,7 @@ rule select:
         method=method_spec,
         budget=budget_value,
         seed=lambda wc: int(wc.seed),
+        code=select_code,
     log:
         "logs/selections/{pool}/{method}/b{budget}/s{seed}.log",
     threads: threads_of("select")

@@ -12,6 +12,7 @@ rule less_warmup:
         fraction=lambda wc: config["warmups"][wc.warmup]["fraction"],
         seed=lambda wc: config["warmups"][wc.warmup]["seed"],
         device=config["compute"]["device"],
+        code=code_of("selectbench.training.warmup"),
     log:
         "logs/warmups/{pool}/{warmup}.log",
     benchmark:

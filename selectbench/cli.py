@@ -4,6 +4,8 @@
     selectbench validate CONFIG [--tasks]     (--tasks: also check lm-eval task names; ~10 s)
     selectbench tasks CONFIG                  the benchmarks a config evaluates
     selectbench config-reference [--write README.md]   every config key (from the schema)
+    selectbench audit trace PATH [--row k=v ...] [--json]   what made an output / a report row
+    selectbench audit stale [--configfile F] [--config k=v ...] [--directory D]  what would rerun, and why
 """
 
 from __future__ import annotations
@@ -87,6 +89,44 @@ def _config_reference(write: str | None) -> None:
         print(reference(), end="")
 
 
+def _audit(args) -> None:
+    import json
+    from pathlib import Path
+
+    from . import audit
+
+    if args.audit_cmd == "trace":
+        if not Path(args.path).exists():
+            raise FileNotFoundError(f"{args.path}: no such output (run from the workflow's directory)")
+        row = audit.parse_row(args.row)
+        if row:
+            rows, paths = audit.report_sources(args.path, row)
+            trees = [audit.trace(p) for p in paths]
+            if args.json:
+                print(json.dumps({"rows": rows, "sources": trees}, indent=1, default=str))
+                return
+            print(f"{args.path}: {len(rows)} row(s) match {row}")
+            for r in rows:
+                print("  " + ", ".join(f"{k}={v}" for k, v in r.items()))
+            seen = {}
+            for p in paths:
+                print()
+                print("\n".join(audit.format_trace(audit.trace(p, seen))))
+            return
+        tree = audit.trace(args.path)
+        print(json.dumps(tree, indent=1, default=str) if args.json else "\n".join(audit.format_trace(tree)))
+    else:
+        snakefile = args.snakefile or str(Path(__file__).resolve().parents[1] / "Snakefile")
+        config = {}
+        for item in args.config or []:
+            import yaml
+
+            k, _, v = item.partition("=")
+            config[k] = yaml.safe_load(v)
+        jobs = audit.stale(snakefile, args.directory, args.configfile or [], config)
+        print(json.dumps(jobs, indent=1, default=str) if args.json else "\n".join(audit.format_stale(jobs)))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="selectbench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,6 +140,19 @@ def main(argv=None) -> int:
     p.add_argument("config")
     p = sub.add_parser("config-reference", help="every config key with type, default and description (from the schema)")
     p.add_argument("--write", metavar="README", help="replace the generated section of this README")
+    p = sub.add_parser("audit", help="trace outputs to their inputs/params/code; list stale outputs and why")
+    asub = p.add_subparsers(dest="audit_cmd", required=True)
+    t = asub.add_parser("trace", help="the provenance chain of an output, or of report rows (--row)")
+    t.add_argument("path", help="an output (e.g. results/evals/.../sentiment.json) or a report (results/reports/tidy.csv)")
+    t.add_argument("--row", action="append", metavar="KEY=VALUE",
+                   help="pick report rows by column value (repeatable), e.g. --row method=random --row task=sentiment")
+    t.add_argument("--json", action="store_true", help="machine-readable output")
+    st = asub.add_parser("stale", help="outputs the current config, code and inputs would rebuild, with reasons")
+    st.add_argument("--configfile", action="append", help="as for snakemake (default: the Snakefile's own)")
+    st.add_argument("--config", nargs="*", metavar="KEY=VALUE", help="as for snakemake")
+    st.add_argument("--directory", "-d", default=".", help="the workflow's working directory (default: .)")
+    st.add_argument("--snakefile", "-s", help="default: the Snakefile beside this package")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "list":
@@ -110,6 +163,8 @@ def main(argv=None) -> int:
             _tasks(args.config)
         elif args.cmd == "config-reference":
             _config_reference(args.write)
+        elif args.cmd == "audit":
+            _audit(args)
     except (SelectbenchError, ValueError, FileNotFoundError) as e:
         print(f"selectbench: error: {e}", file=sys.stderr)
         return 1

@@ -1,4 +1,10 @@
-"""Atomic writers: a failed job never leaves a partial output behind."""
+"""Atomic writers: a failed job never leaves a partial output behind.
+
+Temporary files and directories (`mkstemp` 0600, `mkdtemp` 0700) are given the modes a
+plain `open()`/`mkdir()` would have had under the process umask before they are moved into
+place, so colleagues sharing a project folder can read the results (group-readable with the
+usual umask 002/022).
+"""
 
 from __future__ import annotations
 
@@ -18,10 +24,58 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        share(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def umask() -> int:
+    """The process umask (read without changing it for longer than one call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def share(path) -> None:
+    """chmod `path` (recursively for a directory) to 0o666/0o777 & ~umask, like open()/mkdir()."""
+    mask = umask()
+    fmode, dmode = 0o666 & ~mask, 0o777 & ~mask
+    path = Path(path)
+    if path.is_symlink():
+        return
+    if not path.is_dir():
+        os.chmod(path, fmode | (os.stat(path).st_mode & 0o111 & ~mask))
+        return
+    os.chmod(path, dmode)
+    for root, dirs, files in os.walk(path):
+        for d in dirs:
+            if not os.path.islink(os.path.join(root, d)):
+                os.chmod(os.path.join(root, d), dmode)
+        for f in files:
+            fp = os.path.join(root, f)
+            if not os.path.islink(fp):
+                os.chmod(fp, fmode | (os.stat(fp).st_mode & 0o111 & ~mask))
+
+
+@contextmanager
+def atomic_dir(path):
+    """Yield a temporary directory beside `path`; on success give it the umask's modes and
+    move it into place (replacing an old `path`); on failure remove it."""
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        share(tmp)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def sha256_file(path) -> str:

@@ -18,6 +18,15 @@ class ModelRef:
     def as_dict(self) -> dict:
         return {"name_or_path": self.name_or_path, "revision": self.revision}
 
+    def portable(self) -> "ModelRef":
+        """A reference valid from any working directory: an existing local path made absolute,
+        a hub name (+ revision) kept as is. Saved adapters record this as their base model."""
+        import os
+
+        if os.path.exists(self.name_or_path):
+            return ModelRef(os.path.abspath(self.name_or_path), self.revision)
+        return self
+
 
 def resolve_device(device: str) -> str:
     """'auto' → 'cuda' when a GPU is visible, else 'cpu'. 'cuda' without a GPU is an error."""

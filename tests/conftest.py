@@ -2,6 +2,7 @@
 
 import copy
 import os
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,20 @@ CONVERSATIONS = (
 def conversations():
     """Single-turn, system + user, and multi-turn conversations (a fresh copy per test)."""
     return copy.deepcopy(list(CONVERSATIONS))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One completed run of the shrunken demo workflow (tests/test_workflow.py's small_config),
+    shared by every test that reads a finished run: (workdir, config dict, config path)."""
+    from test_workflow import run_config, small_config
+
+    reuse = os.environ.get("SELECTBENCH_TEST_RUN")  # a completed run to reuse while iterating locally
+    if reuse:
+        import yaml
+
+        wd = Path(reuse)
+        return wd, yaml.safe_load((wd / "test.yaml").read_text()), wd / "test.yaml"
+    wd = tmp_path_factory.mktemp("wf")
+    cfg = small_config()
+    return wd, cfg, run_config(wd, cfg)

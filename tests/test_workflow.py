@@ -55,10 +55,9 @@ def run_config(wd, cfg, name="test.yaml"):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    wd = tmp_path_factory.mktemp("wf")
-    cfg = small_config()
-    return wd, cfg, run_config(wd, cfg)
+def run(tiny_run):
+    """The session's completed tiny run (conftest.py), shared with tests/test_rebuild.py."""
+    return tiny_run
 
 
 def test_pool_stage(run):

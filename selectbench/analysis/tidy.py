@@ -15,7 +15,8 @@ def metric_rows(record: dict) -> list[dict]:
     """Flatten lm-eval's {'acc,none': v, 'acc_stderr,none': se, 'alias': ...} per subtask."""
     rows = []
     for subtask, metrics in record["results"].items():
-        n = record.get("n_samples", {}).get(subtask, {}).get("effective")
+        n_samples = record.get("n-samples", record.get("n_samples", {}))  # old files: n_samples
+        n = n_samples.get(subtask, {}).get("effective")
         for key, value in metrics.items():
             if "," not in key or "_stderr," in key:
                 continue

@@ -1,8 +1,12 @@
 """lm-eval tasks for the demo: held-out sentiment and category benchmarks.
 
 `write_demo_tasks` writes, per task, a JSONL of documents and an lm-eval YAML
-that points at it by absolute path (lm-eval resolves ``data_files`` against the
-working directory). Prompts use the Tulu chat format of `selectbench.formatting`,
+beside it. lm-eval 0.4.13 resolves ``dataset_kwargs.data_files`` against the working
+directory, so the YAMLs name their data relative to themselves and load it through
+``custom_dataset: !function selectbench_task_loader.load`` — lm-eval imports that
+module from the YAML's own folder and calls it with ``dataset_kwargs``; it resolves
+the files against its ``__file__``. The folder can therefore be moved or copied
+(a moved ``results/`` tree, a colleague's copy) and still loads. Prompts use the Tulu chat format of `selectbench.formatting`,
 so the answer follows ``<|assistant|>\\n`` directly, without a leading space:
 
 * ``demo_sentiment_mc`` (multiple_choice, ``acc``): is a review positive or
@@ -51,12 +55,28 @@ def task_docs(name: str, seed: int, n: int) -> list[dict]:
     return docs
 
 
+LOADER_MODULE = "selectbench_task_loader"
+LOADER_SOURCE = '''"""lm-eval `custom_dataset` loader written by selectbench: data files relative to this folder."""
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def load(data_files=None, **_):
+    import datasets
+
+    files = {split: str(HERE / name) for split, name in (data_files or {}).items()}
+    return datasets.load_dataset("json", data_files=files)
+'''
+
+
 def task_config(name: str, data_file: Path) -> dict:
-    """The lm-eval YAML config of demo task `name`, reading `data_file` (made absolute)."""
+    """The lm-eval YAML config of demo task `name`, reading `data_file` (named relative to the
+    YAML's folder; `write_demo_tasks` adds the `custom_dataset` loader line)."""
     config = {
         "task": name,
         "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": str(Path(data_file).resolve())}},
+        "dataset_kwargs": {"data_files": {"test": Path(data_file).name}},
         "test_split": "test",
         "doc_to_text": "prompt",
     }
@@ -95,5 +115,7 @@ def write_demo_tasks(out_dir, seed: int, n_per_task: int) -> list[str]:
         data_file.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs),
                              encoding="utf-8")
         (out / f"{name}.yaml").write_text(
-            yaml.safe_dump(task_config(name, data_file), sort_keys=False), encoding="utf-8")
+            yaml.safe_dump(task_config(name, data_file), sort_keys=False)
+            + f"custom_dataset: !function {LOADER_MODULE}.load\n", encoding="utf-8")
+    (out / f"{LOADER_MODULE}.py").write_text(LOADER_SOURCE, encoding="utf-8")
     return list(TASK_NAMES)

@@ -2,9 +2,15 @@
 
 The model is loaded once (`HFLM`) and reused for every task; each task runs its own
 `simple_evaluate` (tasks differ in n-shot). lm-eval would append a timestamp to its
-own result files, so we write one JSON per task ourselves, keeping lm-eval's
-`results`, `versions`, `n-shot`, `configs` and `config`, plus per-example records
-(`samples`) for paired significance tests.
+own result files, so we write one JSON per task ourselves, with lm-eval's full
+aggregated-results schema (what its CLI writes: `results`, `groups`, `group_subtasks`,
+`configs`, `versions`, `n-shot`, `higher_is_better`, `n-samples`, `config`, `git_hash`,
+`date`, environment and tokenizer fields, `task_hashes`, `model_source`, `model_name`,
+`model_name_sanitized`, `total_evaluation_time_seconds`, ...),
+so lm-eval's own tooling reads it, plus selectbench's keys (`task`, `lm_eval_task`,
+`num_fewshot`, `limit`, `model_args`, `wall_s`, `lm_eval_version`) and the per-example
+records under `samples` (lm-eval writes those to a separate file; we keep them inside
+the one JSON so that paired significance tests read one declared output per task).
 """
 
 from __future__ import annotations
@@ -38,6 +44,11 @@ def model_args_for(checkpoint: str | None, base: dict, device: str, dtype: str, 
     else:
         args["pretrained"] = str(checkpoint)
     return args
+
+
+def model_name_args(model_args: dict) -> str:
+    """lm-eval's `--model_args` string of `model_args` (what its CLI records in `config`)."""
+    return ",".join(f"{k}={v}" for k, v in model_args.items())
 
 
 def _task_manager(include_path: str | None, need_defaults: bool):
@@ -76,9 +87,12 @@ def evaluate(model_args: dict, tasks: dict, out_paths: dict, include_path: str |
              bootstrap_iters: int = 0, apply_chat_template: bool = False, seed: int = 1234,
              local_names: tuple = ()) -> dict:
     """Run every task in `tasks` (config key → spec) and write `out_paths[key]` JSONs."""
+    from dataclasses import asdict
+
     import lm_eval
+    from lm_eval.loggers.evaluation_tracker import GeneralConfigTracker
     from lm_eval.models.huggingface import HFLM
-    from lm_eval.utils import handle_non_serializable
+    from lm_eval.utils import handle_non_serializable, hash_string
 
     need_defaults = any(t["lm_eval_task"] not in local_names for t in tasks.values())
     tm = _task_manager(include_path, need_defaults)
@@ -88,6 +102,10 @@ def evaluate(model_args: dict, tasks: dict, out_paths: dict, include_path: str |
     written = {}
     for key, spec in tasks.items():
         t0 = time.time()
+        tracker = GeneralConfigTracker()
+        tracker.log_experiment_args(model_source="hf", model_args=model_name_args(model_args),
+                                    system_instruction=None, chat_template=None,
+                                    fewshot_as_multiturn=False)
         res = lm_eval.simple_evaluate(
             model=lm, tasks=[spec["lm_eval_task"]], num_fewshot=spec["num_fewshot"],
             limit=spec.get("limit"), gen_kwargs=spec.get("gen_kwargs"), task_manager=tm,
@@ -95,24 +113,25 @@ def evaluate(model_args: dict, tasks: dict, out_paths: dict, include_path: str |
             log_samples=True, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
             fewshot_random_seed=seed,
         )
-        record = {
+        tracker.log_end_time()
+        samples = res.pop("samples", {}) or {}
+        record = dict(res)
+        record["task_hashes"] = {
+            name: hash_string("".join(s["doc_hash"] + s["prompt_hash"] + s["target_hash"] for s in rows))
+            for name, rows in samples.items()}
+        record.update(asdict(tracker))
+        record["config"] = dict(res.get("config", {}), model_args=model_name_args(model_args))
+        record.update({
             "task": key,
             "lm_eval_task": spec["lm_eval_task"],
             "num_fewshot": spec["num_fewshot"],
             "limit": spec.get("limit"),
-            "results": res["results"],
-            "groups": res.get("groups", {}),
-            "versions": res["versions"],
-            "n-shot": res["n-shot"],
-            "configs": res["configs"],
-            "config": {k: v for k, v in res.get("config", {}).items() if k != "model_args"},
             "model_args": model_args,
-            "n_samples": res.get("n-samples", {}),
             "samples": {name: [{k: v for k, v in s.items() if k not in SAMPLE_DROP} for s in rows]
-                        for name, rows in res.get("samples", {}).items()},
+                        for name, rows in samples.items()},
             "wall_s": round(time.time() - t0, 3),
-            "lm_eval_version": lm_eval.__version__ if hasattr(lm_eval, "__version__") else None,
-        }
+            "lm_eval_version": getattr(lm_eval, "__version__", None),
+        })
         text = json.dumps(record, sort_keys=True, indent=1, default=handle_non_serializable, ensure_ascii=False)
         atomic_write_text(text + "\n", out_paths[key])
         written[key] = record

@@ -10,15 +10,13 @@ still runs through the frozen weights); the Trainer's own `total_flos` is kept t
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..formatting import encode_many
-from ..io import atomic_write_json, atomic_write_text
+from ..io import atomic_dir, atomic_write_json, atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -82,6 +80,17 @@ def _seed_everything(seed: int) -> None:
     from transformers import set_seed
 
     set_seed(seed)
+
+
+def save_adapter(model, ref, out_dir) -> None:
+    """`save_pretrained`, with a peft adapter's base model recorded so that it loads from any
+    working directory (`AutoPeftModelForCausalLM.from_pretrained(out_dir)`, `PeftModel`):
+    an absolute path for a local base model, the hub name + revision otherwise."""
+    portable = ref.portable()
+    for cfg in (getattr(model, "peft_config", None) or {}).values():
+        cfg.base_model_name_or_path = portable.name_or_path
+        cfg.revision = portable.revision
+    model.save_pretrained(out_dir)
 
 
 def finetune(pool, selected_ids: list[str], base: dict, preset: Preset, seed: int, device: str,
@@ -162,19 +171,12 @@ def finetune(pool, selected_ids: list[str], base: dict, preset: Preset, seed: in
         "base_model": ref.as_dict(),
     }
 
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        model.save_pretrained(tmp_dir)
+    with atomic_dir(out_dir) as tmp_dir:
+        save_adapter(model, ref, tmp_dir)
         tok.save_pretrained(tmp_dir)
         (tmp_dir / "selectbench_checkpoint.json").write_text(json.dumps(
-            {"peft": preset.peft, "base_model": ref.as_dict()}, indent=2, sort_keys=True) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp_dir, out_dir)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+            {"peft": preset.peft, "base_model": ref.as_dict(), "base_model_portable": ref.portable().as_dict()},
+            indent=2, sort_keys=True) + "\n")
     atomic_write_text("step,loss,learning_rate\n" + "".join(f"{s},{l},{lr}\n" for s, l, lr in losses), loss_path)
     atomic_write_json(metrics, metrics_path)
     return metrics

@@ -43,7 +43,9 @@ from pathlib import Path
 
 from ..formatting import encode_many
 from ..io import atomic_write_json, dumps
-from .finetune import Preset, _Collator, _seed_everything, messages_of
+from ..modeling import ModelRef
+from ..io import share
+from .finetune import Preset, _Collator, _seed_everything, messages_of, save_adapter
 
 OPTIMIZER_FILE = "optimizer_state.safetensors"
 CHECKPOINT_FILE = "checkpoint.json"
@@ -208,6 +210,7 @@ def warmup(pool, ids: list[str], base: dict, preset: Preset, seed: int, device: 
             "base_model": ref.as_dict(),
         }
         (tmp_dir / SUMMARY_FILE).write_text(dumps(summary), encoding="utf-8")
+        share(tmp_dir)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp_dir, out_dir)
@@ -221,7 +224,7 @@ def _save_checkpoint(model, opt, named, ck_dir: Path, meta: dict) -> str:
     from safetensors.torch import save_file
 
     ck_dir.mkdir(parents=True)
-    model.save_pretrained(ck_dir)
+    save_adapter(model, ModelRef(**meta["base_model"]), ck_dir)
     state = {}
     for name, p in named:
         s = opt.state[p]
