@@ -14,7 +14,6 @@ rule score:
         model=score_model_ref,
         models=score_models,
         device=config["compute"]["device"],
-        rows=None,
     log:
         "logs/scores/{pool}/{scorer}/{scorer_model}.log",
     benchmark:
