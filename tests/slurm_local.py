@@ -75,8 +75,11 @@ class LocalSlurm:
         devs = []
         for i in range(self.gpus):
             dev = r / "dev" / f"fakegpu{i}"
-            if not dev.exists():
-                os.mknod(dev, 0o666 | 0o020000, os.makedev(1, 3))   # a character device (like /dev/null)
+            try:
+                if not dev.exists():
+                    os.mknod(dev, 0o666 | 0o020000, os.makedev(1, 3))   # a character device (like /dev/null)
+            except PermissionError:        # a container without CAP_MKNOD: any existing character device
+                dev = Path(["/dev/null", "/dev/zero", "/dev/full", "/dev/random"][i])
             devs.append(dev)
         self._write(CONF_DIR / "slurm.conf", f"""\
 ClusterName={CLUSTER}
@@ -141,6 +144,9 @@ StorageUser=root
         shutil.chown(run_dir, "mysql", "mysql")
         sock = run_dir / "mysqld.sock"
         self.mysql_sock = sock
+        if not Path("/var/lib/mysql/mysql").exists():     # the package's postinst did not initialise it
+            subprocess.run(["mariadb-install-db", "--user=mysql"], stdout=self.log, stderr=self.log, check=True,
+                           timeout=120)
         db_pid = run_dir / "selectbench-mysqld.pid"
         proc = subprocess.Popen([_sbin("mariadbd"), "--user=mysql", f"--socket={sock}", f"--pid-file={db_pid}",
                                  "--skip-networking",
