@@ -199,6 +199,62 @@ def build_models(wildcards):
     return {"base": model_ref(p["base_model"])} if "base_model" in p else {}
 
 
+def score_shard_ranges(pool):
+    """[start, stop) row ranges of a pool's score shards (from its declared rows); [] = one score job."""
+    size = config["compute"].get("score_shard_rows")
+    rows = int(config["pools"][pool]["rows"])
+    if not size or rows <= size:
+        return []
+    return [(start, min(start + size, rows)) for start in range(0, rows, size)]
+
+
+def pool_constraint(sharded):
+    """Wildcard regex of the pools whose score jobs are (not) sharded: one rule per kind, no ambiguity."""
+    import re
+
+    names = [re.escape(p) for p in config["pools"] if bool(score_shard_ranges(p)) == sharded]
+    return "|".join(names) if names else "(?!)"
+
+
+def check_score_sharding():
+    """Refuse sharding for a scorer that needs the whole pool or batches in larger row blocks."""
+    from selectbench.errors import ConfigError
+    from selectbench.scoring import SCORERS
+
+    size = config["compute"].get("score_shard_rows")
+    if not size or not any(score_shard_ranges(p) for p in config["pools"]):
+        return
+    used = {sc for m in EXP.methods.values() for sc, _ in m.score_files()}
+    for spec in config["models"].values():
+        emb = spec.get("build", {}).get("params", {}).get("embedding")
+        if spec.get("build", {}).get("generator") == "pre_experienced" and emb:
+            used.add(emb["scorer"])
+    for name in sorted(used):
+        sc = SCORERS.get(name)
+        if not sc.shardable:
+            raise ConfigError(f"compute.score_shard_rows: scorer '{name}' needs the whole pool at once and "
+                              "cannot be sharded; unset compute.score_shard_rows")
+        if size % sc.shard_align:
+            raise ConfigError(f"compute.score_shard_rows: {size} is not a multiple of {sc.shard_align}, the row "
+                              f"block scorer '{name}' batches in (shards must align to it for identical scores)")
+
+
+check_score_sharding()
+UNSHARDED_POOLS = pool_constraint(False)
+SHARDED_POOLS = pool_constraint(True)
+
+
+def shard_rows(wildcards):
+    ranges = score_shard_ranges(wildcards.pool)
+    return list(ranges[int(wildcards.shard)])
+
+
+def score_shard_outputs(wildcards, ext):
+    n = len(score_shard_ranges(wildcards.pool))
+    return [f"results/scores/{wildcards.pool}/{wildcards.scorer}/{wildcards.scorer_model}.shards/{i}.{ext}"
+            for i in range(n)]
+
+
 def score_file_inputs(wildcards):
     """Scorer parameters named *_file are files the scoring job reads (e.g. a query set)."""
     return [v for k, v in score_params(wildcards).items() if k.endswith("_file") and v]

@@ -20,6 +20,8 @@ rule score:
         "logs/scores/{pool}/{scorer}/{scorer_model}.log",
     benchmark:
         "benchmarks/scores/{pool}/{scorer}/{scorer_model}.tsv"
+    wildcard_constraints:
+        pool=UNSHARDED_POOLS,
     threads: threads_of("score")
     resources:
         gpu=lambda wc: 0 if wc.scorer_model == NO_MODEL else resource_value("score", "gpu", wc),
@@ -29,3 +31,49 @@ rule score:
         "../envs/selectbench.yaml"
     script:
         "../scripts/score.py"
+
+
+use rule score as score_shard with:
+    output:
+        scores=temp("results/scores/{pool}/{scorer}/{scorer_model}.shards/{shard}.parquet"),
+        provenance=temp("results/scores/{pool}/{scorer}/{scorer_model}.shards/{shard}.json"),
+    params:
+        scorer=lambda wc: wc.scorer,
+        scorer_params=score_params,
+        model=score_model_ref,
+        models=score_models,
+        device=config["compute"]["device"],
+        rows=shard_rows,
+        code=score_code,
+    log:
+        "logs/scores/{pool}/{scorer}/{scorer_model}.shards/{shard}.log",
+    benchmark:
+        "benchmarks/scores/{pool}/{scorer}/{scorer_model}.shards/{shard}.tsv"
+    wildcard_constraints:
+        pool=SHARDED_POOLS,
+        shard=r"\d+",
+
+
+rule score_gather:
+    """Concatenate a sharded score job's shards (row order) into the same score file as one job writes."""
+    input:
+        pool="results/pools/{pool}/pool.parquet",
+        stats="results/pools/{pool}/stats.json",
+        shards=lambda wc: score_shard_outputs(wc, "parquet"),
+        provenance=lambda wc: score_shard_outputs(wc, "json"),
+    output:
+        scores="results/scores/{pool}/{scorer}/{scorer_model}.parquet",
+        provenance="results/scores/{pool}/{scorer}/{scorer_model}.json",
+    params:
+        code=code_of("selectbench.scoring.run"),
+    log:
+        "logs/scores/{pool}/{scorer}/{scorer_model}.gather.log",
+    wildcard_constraints:
+        pool=SHARDED_POOLS,
+    resources:
+        mem_mb=resources_of("score", "mem_mb"),
+        runtime=resources_of("score", "runtime"),
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/score_gather.py"

@@ -35,6 +35,7 @@ import pandas as pd
 
 from ..errors import ScoreError
 from ..formatting import prompt_for
+from .lm import BLOCK as LM_BLOCK
 from .base import ScoreContext, scorer
 from .rating import (check_finite, fill_prompts, generate_texts, instruction_and_response, model_cost,
                      parse_first_number, rate_prompts)
@@ -129,7 +130,7 @@ def _builder(tok, fmt: str, dimension: str, layout: str):
     raise ScoreError(f"alpagasus: prompt_format must be 'tulu' or 'chat_template' (got {fmt!r})")
 
 
-@scorer("alpagasus", needs_model=True, params={
+@scorer("alpagasus", needs_model=True, shard_align=LM_BLOCK, params={
     "mode": "expected", "dimension": "accuracy", "layout": "reference", "prompt_format": "tulu",
     "max_new_tokens": 16, "unparsed_score": None, "batch_size": 16, "max_length": 2048, "precision": "auto"})
 def alpagasus_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:

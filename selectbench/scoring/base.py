@@ -22,6 +22,13 @@ class ScoreContext:
     threads: int = 1
     # config model name → ModelRef for parameters named *_model / *_models (e.g. DEITA's quality model)
     models: dict = field(default_factory=dict)
+    # the pool rows [start, stop) this call scores (a shard of a sharded score job); None = all rows
+    rows: tuple[int, int] | None = None
+
+    @property
+    def row_offset(self) -> int:
+        """Position of the first row scored in the whole pool (0 unless sharded)."""
+        return self.rows[0] if self.rows else 0
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,13 @@ class ScorerSpec:
     params: dict = field(default_factory=dict)   # allowed parameter → default
     doc: str = ""
     embeds: bool = False    # writes an `embedding` column (list of floats) besides `score`
+    # each row's score depends only on that row (and the pool position, `ctx.row_offset`), so
+    # scoring shards of the pool and concatenating them equals scoring the pool at once;
+    # a scorer that normalises over the pool must say False (sharding it is then refused)
+    shardable: bool = True
+    # shards must start at multiples of this many rows for merged scores to be byte-identical
+    # to an unsharded pass (the scorer batches rows in blocks of it); 1 = any row
+    shard_align: int = 1
 
     def resolved_params(self, given: dict) -> dict:
         return {**self.params, **given}
@@ -40,7 +54,8 @@ class ScorerSpec:
 SCORERS: Registry[ScorerSpec] = Registry("scorer")
 
 
-def scorer(name: str, *, needs_model: bool, params: dict | None = None, embeds: bool = False):
+def scorer(name: str, *, needs_model: bool, params: dict | None = None, embeds: bool = False,
+           shardable: bool = True, shard_align: int = 1):
     """Register `fn(pool, ctx) -> DataFrame` as scorer `name`.
 
     `params`: allowed parameter → default. A parameter whose name ends in `_file`
@@ -51,7 +66,7 @@ def scorer(name: str, *, needs_model: bool, params: dict | None = None, embeds: 
 
     def deco(fn):
         SCORERS.register(name)(ScorerSpec(name, fn, needs_model, dict(params or {}),
-                                          (fn.__doc__ or "").strip(), embeds))
+                                          (fn.__doc__ or "").strip(), embeds, shardable, shard_align))
         return fn
 
     return deco

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScoreError
+from .lm import BLOCK as LM_BLOCK
 from .base import ScoreContext, scorer
 from .rating import add_costs, check_finite, fill_prompts, model_cost, rate_prompts, turn_pairs
 
@@ -89,19 +90,19 @@ def _single(pool, ctx, kind):
     return out
 
 
-@scorer("deita_complexity", needs_model=True, params=dict(PARAMS))
+@scorer("deita_complexity", needs_model=True, shard_align=LM_BLOCK, params=dict(PARAMS))
 def deita_complexity(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     """DEITA complexity (1-6 per user query, summed over turns) from a complexity-scorer model."""
     return _single(pool, ctx, "complexity")
 
 
-@scorer("deita_quality", needs_model=True, params=dict(PARAMS))
+@scorer("deita_quality", needs_model=True, shard_align=LM_BLOCK, params=dict(PARAMS))
 def deita_quality(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     """DEITA quality (1-6 per query/response pair, summed over turns) from a quality-scorer model."""
     return _single(pool, ctx, "quality")
 
 
-@scorer("deita", needs_model=True, params={**PARAMS, "quality_model": None})
+@scorer("deita", needs_model=True, shard_align=LM_BLOCK, params={**PARAMS, "quality_model": None})
 def deita_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     """DEITA EVOL score Σ_t complexity_t · quality_t (scorer_model: complexity; quality_model: quality)."""
     from ..modeling import load_causal_lm, load_tokenizer, resolve_dtype

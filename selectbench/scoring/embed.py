@@ -9,6 +9,7 @@ score(x) = max_task sim_task(x). See docs/methods/embed.md.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..formatting import render
@@ -43,7 +44,13 @@ def encode_texts(model, texts: list[str], batch_size: int, prompt: str | None = 
     return np.ascontiguousarray(emb.float().cpu().numpy(), dtype=np.float32)
 
 
-@scorer("embed", needs_model=True, embeds=True,
+# sentence-transformers sorts each encode() call by length and pads per batch, so a row's bits
+# depend on its batch mates: the pool is encoded in fixed blocks of rows; shards that start at
+# multiples of the block encode the same blocks as an unsharded pass (identical merged scores)
+BLOCK = 256
+
+
+@scorer("embed", needs_model=True, embeds=True, shard_align=BLOCK,
         params={"queries_file": None, "batch_size": 64, "max_length": None, "precision": "auto",
                 "query_prefix": ""})
 def embed_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
@@ -57,7 +64,7 @@ def embed_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     texts = [embed_text(m) for m in pool["messages"]]
     q_texts = [embed_text(m) for _, m in queries]
     bs = int(p["batch_size"])
-    emb = encode_texts(model, texts, bs)
+    emb = np.concatenate([encode_texts(model, texts[i:i + BLOCK], bs) for i in range(0, len(texts), BLOCK)])
     check_embeddings(emb, ids, "sentence embedding")
     q_emb = encode_texts(model, q_texts, bs, prompt=p["query_prefix"])
     out = query_similarity_table(ids, emb, q_emb, [t for t, _ in queries])

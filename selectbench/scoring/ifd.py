@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..errors import ScoreError
 from ..formatting import ROLE_TAGS, Encoded, render
+from .lm import BLOCK as LM_BLOCK
 from .base import ScoreContext, scorer
 from .lm import response_nll
 
@@ -75,7 +76,7 @@ def ifd_encodings(tokenizer, conversations, max_length: int | None, include_eos:
     return cond, direct
 
 
-@scorer("ifd", needs_model=True, params={"batch_size": 16, "max_length": 2048, "precision": "auto",
+@scorer("ifd", needs_model=True, shard_align=LM_BLOCK, params={"batch_size": 16, "max_length": 2048, "precision": "auto",
                                          "include_eos": False, "direct_context": "none"})
 def ifd_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     """IFD = mean response NLL given the instruction ÷ mean NLL of the response alone (higher = harder)."""

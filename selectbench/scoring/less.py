@@ -140,8 +140,8 @@ def gradient_features(model, params, encoded, projector, device, adam=None, buff
     import torch
 
     dim = projector.dim
-    if buffer is None:  # full gradients held at once before projecting
-        buffer = max(1, min(32, (256 << 20) // (4 * dim)))
+    if buffer is None:  # full gradients held at once before projecting: a power of two ≤ SHARD_ALIGN
+        buffer = 1 << (max(1, min(SHARD_ALIGN, (256 << 20) // (4 * dim))).bit_length() - 1)
     out = torch.empty((len(encoded), projector.proj_dim), dtype=torch.float32)
     pending: list = []
     start = 0
@@ -215,7 +215,12 @@ def _load_adapter(base, ck_dir: Path, model):
     return model.eval()   # no dropout when computing gradient features (as the reference)
 
 
-@scorer("less", needs_model=True, params={
+# Gradients are projected in groups of ≤ 32 rows (a power of two): shards starting at multiples of
+# 32 rows project exactly the groups an unsharded pass does, so their merged scores are identical.
+SHARD_ALIGN = 32
+
+
+@scorer("less", needs_model=True, shard_align=SHARD_ALIGN, params={
     "warmup_dir_file": None, "queries_file": None, "proj_dim": 8192, "seed": 0,
     "precision": "auto", "adam": "paper"})
 def less_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:

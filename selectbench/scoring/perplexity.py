@@ -12,11 +12,12 @@ import pandas as pd
 
 from ..errors import ScoreError
 from ..formatting import encode_many
+from .lm import BLOCK as LM_BLOCK
 from .base import ScoreContext, scorer
 from .lm import forward_cost, response_nll
 
 
-@scorer("perplexity", needs_model=True, params={"batch_size": 16, "max_length": 2048, "precision": "auto"})
+@scorer("perplexity", needs_model=True, shard_align=LM_BLOCK, params={"batch_size": 16, "max_length": 2048, "precision": "auto"})
 def perplexity_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     """Mean response NLL per example (higher = harder for the model)."""
     from ..modeling import load_causal_lm, load_tokenizer, resolve_dtype

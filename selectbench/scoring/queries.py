@@ -77,8 +77,14 @@ def check_embeddings(emb: np.ndarray, ids, what: str) -> None:
         raise ScoreError(f"{what} of id '{ids[i]}' is not finite ({int(bad.sum())} such rows)")
 
 
+# Similarities are computed in blocks of SIM_BLOCK rows (one matrix product each): a row's
+# float result depends on its block's shape only, so pool shards starting at multiples of
+# SIM_BLOCK rows give the unsharded pass's bits (scorers using this declare shard_align ≥ it).
+SIM_BLOCK = 256
+
+
 def query_similarity_table(ids, emb: np.ndarray, query_emb: np.ndarray, tasks: list[str],
-                           chunk_rows: int = 65536) -> pd.DataFrame:
+                           chunk_rows: int = SIM_BLOCK) -> pd.DataFrame:
     """id, score (max over tasks), sim__<task> (max over the task's queries), embedding.
 
     `emb` [n, d] and `query_emb` [q, d] must be L2-normalized (cosine = dot product).

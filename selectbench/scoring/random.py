@@ -10,6 +10,12 @@ from .base import ScoreContext, scorer
 
 @scorer("random", needs_model=False, params={"seed": 0})
 def random_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
-    """Uniform [0, 1) scores from numpy's PCG64 seeded with `seed`, in pool order."""
+    """Uniform [0, 1) scores from numpy's PCG64 seeded with `seed`, in pool order.
+
+    The i-th pool row gets the i-th draw, also when a shard starting at row `ctx.row_offset`
+    is scored alone (the generator skips ahead: one 64-bit draw per double).
+    """
     rng = np.random.default_rng(int(ctx.params["seed"]))
+    if ctx.row_offset:
+        rng.bit_generator.advance(ctx.row_offset)
     return pd.DataFrame({"id": pool["id"].astype(str), "score": rng.random(len(pool))})

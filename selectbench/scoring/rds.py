@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..formatting import Encoded, encode_many
+from .lm import BLOCK as LM_BLOCK
 from .base import ScoreContext, scorer
 from .lm import forward_cost, length_buckets, pad_batch
 from .queries import check_embeddings, queries_from_params, query_similarity_table
@@ -66,7 +67,7 @@ def rds_embeddings(model, encoded: list[Encoded], pad_id: int, batch_size: int, 
     return out
 
 
-@scorer("rds", needs_model=True, embeds=True,
+@scorer("rds", needs_model=True, shard_align=LM_BLOCK, embeds=True,
         params={"queries_file": None, "batch_size": 16, "max_length": 2048, "precision": "auto"})
 def rds_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     """RDS+: max cosine similarity to each task's queries (weighted-mean last hidden states)."""

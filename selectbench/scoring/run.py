@@ -1,4 +1,10 @@
-"""Run one scorer over a normalized pool and write the score file + provenance."""
+"""Run one scorer over a normalized pool (or one shard of its rows) and write the score file + provenance.
+
+Sharded scoring (`compute.score_shard_rows`): each shard job scores the rows [start, stop) of
+the pool (`rows=`), and `merge_score_shards` concatenates the shard files in row order into the
+same score file an unsharded job writes, byte for byte (the cost estimate lives in the
+provenance JSON, not in the Parquet metadata, so the table alone defines the file).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +13,38 @@ import time
 import pandas as pd
 
 from .. import __version__
+from ..errors import ScoreError
 from ..io import atomic_write_json, atomic_write_parquet, read_json
 from ..pools import read_pool
 from .base import SCORERS, ScoreContext, check_scores
 
 
 def score_pool(pool_path, stats_path, scorer: str, params: dict, model: dict | None,
-               device: str, threads: int, out_path, provenance_path, models: dict | None = None) -> pd.DataFrame:
-    """`models`: config model name → {name_or_path, revision} for *_model(s) parameters."""
+               device: str, threads: int, out_path, provenance_path, models: dict | None = None,
+               rows: tuple[int, int] | list | None = None) -> pd.DataFrame:
+    """`models`: config model name → {name_or_path, revision} for *_model(s) parameters.
+
+    `rows`: score only the pool rows [start, stop) (one shard); None = the whole pool.
+    """
     from ..modeling import ModelRef, resolve_device
 
     spec = SCORERS.get(scorer)
     params = spec.resolved_params(params)
     pool = read_pool(pool_path)
     stats = read_json(stats_path, "pool stats")
+    if rows is not None:
+        if not spec.shardable:
+            raise ScoreError(f"scorer '{scorer}' needs the whole pool at once; it cannot score a shard "
+                             "(unset compute.score_shard_rows)")
+        start, stop = int(rows[0]), int(rows[1])
+        if not 0 <= start < stop <= len(pool):
+            raise ScoreError(f"{pool_path}: shard rows [{start}, {stop}) outside the pool's {len(pool)} rows "
+                             "(does the pool's declared `rows` match?)")
+        if start % spec.shard_align:
+            raise ScoreError(f"scorer '{scorer}': a shard must start at a multiple of {spec.shard_align} rows "
+                             f"(got row {start}); make compute.score_shard_rows a multiple of {spec.shard_align}")
+        rows = (start, stop)
+        pool = pool.iloc[start:stop].reset_index(drop=True)
     ref = ModelRef(**model) if model else None
     uses_torch = spec.needs_model or bool(models)
     dev = resolve_device(device) if uses_torch else "cpu"
@@ -30,9 +54,13 @@ def score_pool(pool_path, stats_path, scorer: str, params: dict, model: dict | N
         torch.set_num_threads(threads)
     t0 = time.time()
     refs = {k: ModelRef(**v) for k, v in (models or {}).items()}
-    scores = spec.fn(pool, ScoreContext(params=params, model=ref, device=dev, threads=threads, models=refs))
+    scores = spec.fn(pool, ScoreContext(params=params, model=ref, device=dev, threads=threads, models=refs,
+                                        rows=rows))
     wall = time.time() - t0
-    check_scores(scores, pool["id"].astype(str), f"scorer '{scorer}' on {pool_path}")
+    where = f"scorer '{scorer}' on {pool_path}" + (f" rows [{rows[0]}, {rows[1]})" if rows else "")
+    check_scores(scores, pool["id"].astype(str), where)
+    cost = scores.attrs.get("cost")
+    scores.attrs = {}   # pandas would write attrs into the Parquet metadata; the cost goes to provenance
     provenance = {
         "scorer": scorer,
         "params": params,
@@ -43,8 +71,85 @@ def score_pool(pool_path, stats_path, scorer: str, params: dict, model: dict | N
         "rows": len(scores),
         "device": dev,
         "wall_s": round(wall, 3),
-        "cost": scores.attrs.get("cost"),
+        "cost": cost,
         "versions": _versions(),
+    }
+    if rows:
+        provenance["shard_rows"] = list(rows)
+    atomic_write_parquet(scores, out_path)
+    atomic_write_json(provenance, provenance_path)
+    return scores
+
+
+# cost entries that describe the scorer's model or its warm-up, not the rows scored: a merged
+# cost keeps them once; every other number is summed over the shards (work repeated per shard,
+# such as embedding a query set, is real cost of sharding and counted)
+ONCE_COST_KEYS = ("params", "checkpoints", "warmup_tokens", "warmup_flops")
+
+
+def merge_costs(costs: list[dict | None]) -> dict | None:
+    """One cost dict for a sharded score job from its shards' cost dicts."""
+    costs = [c for c in costs if c]
+    if not costs:
+        return None
+    out = {}
+    for key in dict.fromkeys(k for c in costs for k in c):
+        vals = [c.get(key) for c in costs]
+        if key in ONCE_COST_KEYS and all(v == vals[0] for v in vals):
+            out[key] = vals[0]
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            out[key] = sum(vals)
+        else:
+            out[key] = vals
+    if isinstance(out.get("warmup_flops"), (int, float)) and isinstance(out.get("flops_estimate"), (int, float)):
+        out["flops_estimate"] -= (len(costs) - 1) * out["warmup_flops"]   # the warm-up ran once
+    return out
+
+
+def merge_score_shards(shard_paths: list, shard_provenance_paths: list, pool_path, stats_path,
+                       out_path, provenance_path) -> pd.DataFrame:
+    """Concatenate shard score files (in row order) into one score file + provenance.
+
+    The shards must cover the pool's rows exactly once, in pool order; the result is the
+    file an unsharded score job writes (same table, same Parquet writer).
+    """
+    import pyarrow.parquet as pq
+
+    if len(shard_paths) != len(shard_provenance_paths) or not shard_paths:
+        raise ScoreError(f"merging scores into {out_path}: {len(shard_paths)} shard files, "
+                         f"{len(shard_provenance_paths)} provenance files")
+    provs = []
+    for path in shard_provenance_paths:
+        with open(path) as fh:
+            provs.append(json.load(fh))
+    with open(stats_path) as fh:
+        stats = json.load(fh)
+    expect = 0
+    for path, prov in zip(shard_provenance_paths, provs):
+        start, stop = prov.get("shard_rows") or (None, None)
+        if start != expect:
+            raise ScoreError(f"{path}: shard starts at row {start}, expected {expect} (shards must tile the pool)")
+        if prov.get("pool_sha256") != stats["pool_sha256"]:
+            raise ScoreError(f"{path}: scored another version of the pool than {stats_path} describes")
+        for key in ("scorer", "params", "model", "models"):
+            if prov.get(key) != provs[0].get(key):
+                raise ScoreError(f"{path}: `{key}` differs from shard 0's ({shard_provenance_paths[0]})")
+        expect = stop
+    scores = pd.concat([pd.read_parquet(p) for p in shard_paths], ignore_index=True)
+    pool_ids = pq.read_table(pool_path, columns=["id"]).column("id").to_pandas().astype(str)
+    where = f"merged shards of scorer '{provs[0]['scorer']}' on {pool_path}"
+    check_scores(scores, pool_ids, where)
+    if not scores["id"].astype(str).reset_index(drop=True).equals(pool_ids.reset_index(drop=True)):
+        raise ScoreError(f"{where}: rows are not in pool order")
+    first = provs[0]
+    provenance = {
+        **{k: first[k] for k in ("scorer", "params", "model", "models", "pool", "pool_sha256")},
+        "rows": len(scores),
+        "device": first["device"],
+        "wall_s": round(sum(p["wall_s"] for p in provs), 3),
+        "cost": merge_costs([p.get("cost") for p in provs]),
+        "shards": [{"rows": p["shard_rows"], "wall_s": p["wall_s"]} for p in provs],
+        "versions": first["versions"],
     }
     atomic_write_parquet(scores, out_path)
     atomic_write_json(provenance, provenance_path)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScoreError
+from .lm import BLOCK as LM_BLOCK
 from .base import ScoreContext, scorer
 from .rating import (add_costs, check_finite, digit_token_ids, fill_prompts, instruction_and_response,
                      model_cost, next_token_logits, softmax)
@@ -110,7 +111,7 @@ def _score_one_model(ref, pool, ids, p, device):
     return token_level(probs), mass, n_params, cost
 
 
-@scorer("selectit", needs_model=True, params={
+@scorer("selectit", needs_model=True, shard_align=LM_BLOCK, params={
     "prompts": PAPER_PROMPTS, "template": PAPER_TEMPLATE, "alpha": 0.2, "max_score": 5,
     "scorer_models": [], "batch_size": 16, "max_length": 2048, "precision": "auto"})
 def selectit_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
