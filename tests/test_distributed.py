@@ -1,0 +1,77 @@
+"""Fine-tuning on N processes (DDP over gloo on CPU here; NCCL on GPUs) with the preset's
+effective batch: the loss curve and the adapter agree with one process to float
+reduction-order error (gradients are all-reduced and the token-count normaliser is
+summed across ranks, so the arithmetic is the same up to summation order)."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from selectbench.training import Preset, finetune
+from selectbench.training.distributed import split_batch
+
+LORA = dict(peft="lora", learning_rate=5e-3, epochs=1, batch_size=4, grad_accum=1, max_length=128, lora_r=4,
+            lora_alpha=8, lora_dropout=0.0, target_modules=("q_proj", "v_proj"), precision="fp32")
+# tolerance: fp32, sums over 2 ranks vs 1 in another order; measured max |Δloss| ~1e-6
+LOSS_RTOL, WEIGHT_ATOL = 1e-4, 1e-5
+
+
+def test_split_batch_keeps_the_effective_batch():
+    assert split_batch(8, 1, 1) == (8, 1)
+    assert split_batch(8, 1, 2) == (4, 1)
+    assert split_batch(4, 4, 2) == (4, 2)          # fewer accumulation steps first
+    assert split_batch(6, 2, 4) == (3, 1)
+    for b, a, n in ((8, 1, 2), (4, 4, 2), (6, 2, 4), (16, 2, 8)):
+        pb, pa = split_batch(b, a, n)
+        assert pb * n * pa == b * a
+    with pytest.raises(ValueError, match="cannot be split evenly over 4 devices"):
+        split_batch(3, 1, 4)
+
+
+def many(conversations, n):
+    out = []
+    for k in range(n):
+        for c in conversations:
+            c = [dict(m) for m in c]
+            c[-1]["content"] = c[-1]["content"] + " more" * k
+            out.append(c)
+    return out
+
+
+def run(tmp, model, convs, preset, processes, name):
+    out = tmp / name
+    pool = pd.DataFrame({"id": [f"e{i}" for i in range(len(convs))], "messages": convs})
+    m = finetune(pool, list(pool["id"]), {"name_or_path": model}, Preset(**preset), 0, "cpu", out / "model",
+                 out / "loss.csv", out / "metrics.json", threads=2, processes=processes)
+    return out, m
+
+
+def test_two_processes_match_one(tmp_path, tiny_model_dir, conversations):
+    convs = many(conversations, 8)                  # 24 examples: 6 steps of effective batch 4
+    preset = dict(LORA)
+    one, m1 = run(tmp_path, tiny_model_dir, convs, preset, 1, "one")
+    two, m2 = run(tmp_path, tiny_model_dir, convs, preset, 2, "two")
+    assert m2["processes"] == 2 and m2["per_device_batch"] == 2 and m2["effective_batch"] == m1["effective_batch"] == 4
+    assert json.loads((two / "metrics.json").read_text())["steps"] == m1["steps"] == 6
+    l1, l2 = pd.read_csv(one / "loss.csv"), pd.read_csv(two / "loss.csv")
+    assert l1["step"].tolist() == l2["step"].tolist()
+    assert l1["learning_rate"].tolist() == l2["learning_rate"].tolist()
+    assert (abs(l1["loss"] - l2["loss"]) <= LOSS_RTOL * l1["loss"].abs()).all(), (l1, l2)
+    w1, w2 = (load_file(str(d / "model" / "adapter_model.safetensors")) for d in (one, two))
+    assert w1.keys() == w2.keys()
+    assert max(float((w1[k] - w2[k]).abs().max()) for k in w1) <= WEIGHT_ATOL
+    assert m2["tokens_seen"] == m1["tokens_seen"]
+    # each rank pads its own half-batch: never more padding than one process
+    assert m2["padding_counted_tokens"] <= m1["padding_counted_tokens"]
+    print("max |dloss|", float((l1["loss"] - l2["loss"]).abs().max()),
+          "max |dw|", max(float((w1[k] - w2[k]).abs().max()) for k in w1))
+    assert not (tmp_path / "two" / "model.resume").exists()
+
+
+def test_uneven_split_fails_before_training(tmp_path, tiny_model_dir, conversations):
+    with pytest.raises(ValueError, match="cannot be split evenly over 3 devices"):
+        run(tmp_path, tiny_model_dir, conversations, dict(LORA, batch_size=2), 3, "x")
+    assert not (tmp_path / "x").exists()
