@@ -2,9 +2,11 @@
 
 Resumable (see `resume.py`: periodic checkpoints in `<output>.resume/`, SIGTERM saves
 and stops), on N devices with DDP or FSDP (see `distributed.py`: the preset's
-effective batch is kept), with optional length-grouped batches (`group_by_length`:
-each effective batch is drawn from a 50-batch "mega-batch" sorted by length, less
-padding; the order is seeded by seed + epoch so a resumed run sees the same batches).
+effective batch is kept), with optional length-grouped batches (`group_by_length`,
+transformers' grouping: the shuffled examples are cut into mega-batches of
+min(50, n // (4 · effective batch)) effective batches, each sorted by length, so a
+batch holds examples of similar length; the order is seeded by seed + epoch so a
+resumed run, and a run on any device count, sees the same batches).
 
 Loss on assistant tokens only (`formatting.encode` masks), seeds fixed (the LoRA
 init draws from the global RNG, so we seed before `get_peft_model`), precision
@@ -156,7 +158,7 @@ def finetune(pool, selected_ids: list[str], base: dict, preset: Preset, seed: in
     """
     from ..modeling import ModelRef, load_tokenizer
     from .distributed import split_batch
-    from .resume import CheckpointPolicy
+    from .resume import CheckpointPolicy, latest_complete
 
     policy = checkpointing if isinstance(checkpointing, CheckpointPolicy) else CheckpointPolicy.from_config(checkpointing)
     split_batch(preset.batch_size, preset.grad_accum, processes)       # fail early on an uneven split
@@ -178,6 +180,7 @@ def finetune(pool, selected_ids: list[str], base: dict, preset: Preset, seed: in
     from .distributed import launch, write_examples
 
     _prepare_scratch(scratch, _fingerprint(train, base, preset, seed, processes), logging.getLogger("selectbench"))
+    latest_complete(scratch)         # drop incomplete checkpoints here, not racing in the workers
     write_examples(train, scratch / "examples.npz")
     spec = {"examples": str(scratch / "examples.npz"), "base": base,
             "preset": {k: list(v) if isinstance(v, tuple) else v for k, v in preset.__dict__.items()},
