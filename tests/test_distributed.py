@@ -75,3 +75,18 @@ def test_uneven_split_fails_before_training(tmp_path, tiny_model_dir, conversati
     with pytest.raises(ValueError, match="cannot be split evenly over 3 devices"):
         run(tmp_path, tiny_model_dir, conversations, dict(LORA, batch_size=2), 3, "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_fsdp_full_finetune_two_processes_match_one(tmp_path, tiny_model_dir, conversations):
+    """FSDP2 (weights, gradients and Adam state sharded) saves the full model on rank 0."""
+    convs = many(conversations, 4)                  # 12 examples: 3 steps of effective batch 4
+    preset = dict(peft="full", learning_rate=1e-3, epochs=1, batch_size=4, max_length=128, precision="fp32")
+    one, m1 = run(tmp_path, tiny_model_dir, convs, preset, 1, "one")
+    two, m2 = run(tmp_path, tiny_model_dir, convs, dict(preset, distributed="fsdp"), 2, "two")
+    assert m2["distributed"] == "fsdp" and m2["steps"] == m1["steps"] == 3
+    l1, l2 = pd.read_csv(one / "loss.csv"), pd.read_csv(two / "loss.csv")
+    assert (abs(l1["loss"] - l2["loss"]) <= LOSS_RTOL * l1["loss"].abs()).all(), (l1, l2)
+    w1, w2 = (load_file(str(d / "model" / "model.safetensors")) for d in (one, two))
+    assert w1.keys() == w2.keys()
+    assert max(float((w1[k] - w2[k]).abs().max()) for k in w1) <= WEIGHT_ATOL
+    assert sorted(p.name for p in (two / "model").iterdir()) == sorted(p.name for p in (one / "model").iterdir())
