@@ -136,7 +136,10 @@ def main(argv=None) -> int:
         from .training.bench_gpu import main_gpu
 
         return main_gpu(args.out)
-    rows = bench_selectors(args.rows) + bench_diversity() + bench_scoring() + bench_normalize() + bench_dryrun()
+    from .training.bench_train import bench_finetune_padding
+
+    rows = (bench_selectors(args.rows) + bench_diversity() + bench_scoring() + bench_normalize() + bench_dryrun()
+            + bench_finetune_padding())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines = [
         "# Benchmarks",

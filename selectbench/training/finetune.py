@@ -126,8 +126,12 @@ def _fingerprint(train: list[dict], base: dict, preset: Preset, seed: int, proce
     h = hashlib.sha256(json.dumps({"base": base, "preset": {k: list(v) if isinstance(v, tuple) else v
                                                              for k, v in preset.__dict__.items()},
                                    "seed": seed, "processes": processes}, sort_keys=True).encode())
+    import numpy as np
+
     for t in train:
-        h.update(json.dumps([t["input_ids"], t["loss_mask"]]).encode())
+        h.update(np.asarray(t["input_ids"], dtype=np.int64).tobytes())
+        h.update(np.asarray(t["loss_mask"], dtype=np.int8).tobytes())
+        h.update(b"|")
     return h.hexdigest()
 
 
