@@ -1,5 +1,7 @@
 rule finetune:
-    """Fine-tune a base model on one selection (LoRA or full, per preset); GPU nodes on a cluster."""
+    """Fine-tune a base model on one selection (LoRA or full, per preset); GPU nodes on a cluster.
+    gpu N > 1: N processes on one node (DDP, or FSDP per preset), threads split between them,
+    same effective batch. Resume state in <model>.resume/ (compute.checkpointing), kept on failure."""
     input:
         selection="results/selections/{pool}/{method}/b{budget}/s{seed}.json",
         pool="results/pools/{pool}/pool.parquet",

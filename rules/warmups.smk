@@ -1,5 +1,6 @@
 rule less_warmup:
-    """LESS warm-up: LoRA on a random fraction of the pool, one checkpoint (+ Adam state) per epoch."""
+    """LESS warm-up: LoRA on a random fraction of the pool, one checkpoint (+ Adam state) per epoch.
+    One device (a small LoRA run), whatever the fine-tune GPU count; resumable like fine-tuning."""
     input:
         pool="results/pools/{pool}/pool.parquet",
         model=lambda wc: model_input(config["warmups"][wc.warmup]["base_model"]),
@@ -19,7 +20,7 @@ rule less_warmup:
         "benchmarks/warmups/{pool}/{warmup}.tsv"
     threads: threads_of("finetune")
     resources:
-        gpu=resources_of("finetune", "gpu"),
+        gpu=lambda wc: min(1, resource_value("finetune", "gpu", wc)),
         mem_mb=resources_of("finetune", "mem_mb"),
         runtime=resources_of("finetune", "runtime"),
     conda:

@@ -1,6 +1,7 @@
 """`make bench`: speed and memory figures → BENCHMARKS.md (never asserted in tests).
 
     python -m selectbench.bench --out BENCHMARKS.md [--rows 1000000]
+    python -m selectbench.bench --gpu      # on a GPU node: fine-tuning tokens/s and MFU
 """
 
 from __future__ import annotations
@@ -128,8 +129,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="BENCHMARKS.md")
     ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--gpu", action="store_true",
+                    help="GPU fine-tuning tokens/s and MFU only (needs CUDA); its own section of --out")
     args = ap.parse_args(argv)
-    rows = bench_selectors(args.rows) + bench_diversity() + bench_scoring() + bench_normalize() + bench_dryrun()
+    if args.gpu:
+        from .training.bench_gpu import main_gpu
+
+        return main_gpu(args.out)
+    from .training.bench_train import bench_finetune_padding
+
+    rows = (bench_selectors(args.rows) + bench_diversity() + bench_scoring() + bench_normalize() + bench_dryrun()
+            + bench_finetune_padding())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines = [
         "# Benchmarks",

@@ -148,3 +148,13 @@ def logged(snakemake):
             raise
         finally:
             root.removeHandler(handler)
+
+
+def checkpointing_of(snakemake) -> dict | None:
+    """`compute.checkpointing` of the run's config (resume checkpoints of training jobs).
+
+    Read from the config, not passed as a rule `params:` on purpose: it does not change
+    a result (a resumed run equals an uninterrupted one, tests/test_resume.py), and a
+    changed param would make Snakemake retrain every model.
+    """
+    return (snakemake.config.get("compute") or {}).get("checkpointing")

@@ -72,3 +72,25 @@ def test_unknown_selected_id_is_an_error(tmp_path, tiny_model_dir, conversations
         finetune(pool_of(conversations), ["nope"], {"name_or_path": tiny_model_dir}, Preset(**LORA), 0, "cpu",
                  tmp_path / "m", tmp_path / "l.csv", tmp_path / "x.json")
     assert not (tmp_path / "m").exists()
+
+
+def test_padding_and_throughput_metrics(tmp_path, tiny_model_dir, conversations):
+    many = []             # 36 examples of many lengths: mega-batches of 3 batches of 3 are sorted
+    for k in range(12):
+        for c in conversations:
+            c = [dict(m) for m in c]
+            c[-1]["content"] += " more" * (3 * k)
+            many.append(c)
+    _, one = run(tmp_path, tiny_model_dir, many, dict(LORA, batch_size=1, epochs=1), name="b1")
+    assert one["padding_fraction"] == 0.0 and one["padding_counted_tokens"] == one["tokens_seen"]
+    _, rnd = run(tmp_path, tiny_model_dir, many, dict(LORA, batch_size=3, epochs=1), name="rnd")
+    _, grp = run(tmp_path, tiny_model_dir, many, dict(LORA, batch_size=3, epochs=1, group_by_length=True), name="grp")
+    assert rnd["batching"] == "random" and grp["batching"] == "length_grouped"
+    assert 0 < grp["padding_fraction"] < rnd["padding_fraction"] < 1
+    assert grp["tokens_seen"] == rnd["tokens_seen"]
+    for m in (one, rnd, grp):
+        assert m["tokens_per_s"] == pytest.approx(m["tokens_seen"] / m["wall_s"], rel=1e-2)
+        assert m["achieved_flops_per_s"] == pytest.approx(m["model_flops"] / m["wall_s"], rel=1e-2)
+        assert m["model_flops"] == m["model_flops_per_token"] * m["tokens_seen"]
+        assert m["mfu"] is None and "CPU" in m["mfu_note"] and m["processes"] == 1
+        assert m["effective_batch"] == m["per_device_batch"] * m["grad_accum"]

@@ -8,6 +8,7 @@ provenance JSON, not in the Parquet metadata, so the table alone defines the fil
 
 from __future__ import annotations
 
+import json
 import time
 
 import pandas as pd

@@ -63,7 +63,8 @@ def diverse_evol_init(pool, size: int, seed: int) -> list[str]:
 
 
 def diverse_evol_round(pool, previous: list[str], add: int, base: dict, preset: Preset, seed: int,
-                       device: str, model_dir, batch_size: int, max_length: int, threads: int = 1) -> dict:
+                       device: str, model_dir, batch_size: int, max_length: int, threads: int = 1,
+                       checkpointing=None, processes: int = 1) -> dict:
     """Train on `previous`, embed the pool with the trained model, add `add` k-center picks."""
     import torch
 
@@ -72,7 +73,8 @@ def diverse_evol_round(pool, previous: list[str], add: int, base: dict, preset: 
 
     model_dir = Path(model_dir)
     train = finetune(pool, previous, base, preset, seed, device, model_dir,
-                     model_dir / "loss.csv", model_dir / "metrics.json", threads=threads)
+                     model_dir / "loss.csv", model_dir / "metrics.json", threads=threads,
+                     checkpointing=checkpointing, processes=processes)
     dev = resolve_device(device)
     t0 = time.time()
     model = load_trained(model_dir, base, dev, resolve_dtype(preset.precision, dev))
@@ -103,7 +105,8 @@ def _token_lengths(tok, pool):
 
 
 def run_diverse_evol_round(pool_path, previous_path, out_selection, model_dir, *, round_index: int,
-                           budget: int, params: dict, base: dict, seed: int, device: str, threads: int = 1) -> dict:
+                           budget: int, params: dict, base: dict, seed: int, device: str, threads: int = 1,
+                           checkpointing=None, processes: int = 1) -> dict:
     """Workflow entry: round ≥ 1 of method `diverse_evol` (reads round r-1, writes round r)."""
     from ..pools import read_pool
 
@@ -114,7 +117,7 @@ def run_diverse_evol_round(pool_path, previous_path, out_selection, model_dir, *
     sizes = round_sizes(budget, int(params["rounds"]))
     out = diverse_evol_round(pool, prev["ids"], sizes[round_index], base, Preset.from_config(params["preset"]),
                              seed, device, model_dir, int(params["batch_size"]), int(params["max_length"]),
-                             threads=threads)
+                             threads=threads, checkpointing=checkpointing, processes=processes)
     cost = {k: prev["cost"][k] + out["cost"][k] for k in ("flops_estimate", "wall_s")}
     record = {"round": round_index, "rounds": int(params["rounds"]), "budget": budget, "seed": seed,
               "ids": out["ids"], "train": out["train"], "cost": cost}

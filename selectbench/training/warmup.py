@@ -37,7 +37,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,7 +44,7 @@ from ..formatting import encode_many
 from ..io import atomic_write_json, dumps
 from ..modeling import ModelRef
 from ..io import share
-from .finetune import Preset, _Collator, _seed_everything, messages_of, save_adapter
+from .finetune import Preset, _Collator, _fingerprint, _prepare_scratch, _seed_everything, messages_of, save_adapter
 
 OPTIMIZER_FILE = "optimizer_state.safetensors"
 CHECKPOINT_FILE = "checkpoint.json"
@@ -83,16 +82,20 @@ def linear_schedule(base_lr: float, total_steps: int, warmup_ratio: float) -> li
 
 
 def warmup(pool, ids: list[str], base: dict, preset: Preset, seed: int, device: str, out_dir,
-           threads: int = 1, epochs: int | None = None) -> dict:
+           threads: int = 1, epochs: int | None = None, checkpointing=None) -> dict:
     """LoRA warm-up on `ids` of `pool`; write out_dir/epoch_{e}/ (e = 1..E) and out_dir/warmup.json.
 
     `epochs` overrides `preset.epochs` (which must then be whole). Returns the summary
     written to warmup.json: {epochs, lrs, steps, tokens_seen, flops_estimate, ...}.
     """
+    import logging
+
     import torch
 
     from ..modeling import ModelRef, count_params, load_tokenizer, resolve_device, resolve_dtype
+    from .resume import PREFIX, CheckpointPolicy, Interrupted, latest_complete, mark_complete, sigterm_flag
 
+    log = logging.getLogger("selectbench")
     if preset.peft != "lora":
         raise ValueError(f"the LESS warm-up trains LoRA adapters (preset peft is '{preset.peft}')")
     n_epochs = _epochs_of(preset, epochs)
@@ -143,16 +146,62 @@ def warmup(pool, ids: list[str], base: dict, preset: Preset, seed: int, device: 
 
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    t0 = time.time()
-    step = 0
+    policy = checkpointing if isinstance(checkpointing, CheckpointPolicy) else CheckpointPolicy.from_config(checkpointing)
+    scratch = policy.scratch_for(out_dir)
+    _prepare_scratch(scratch, _fingerprint(train, base, preset, seed, 1) + f":{n_epochs}", log)
+    tmp_dir = scratch / "stage"          # finished epoch checkpoints, kept across attempts
+    step, wall_before = 0, 0.0
     lrs, epoch_losses, ckpts = [], [], []
-    try:
-        for epoch in range(1, n_epochs + 1):
+    start_epoch, start_g0, acc = 1, 0, None
+    ck = latest_complete(scratch)
+    if ck is not None:
+        st = torch.load(ck / "state.pt", weights_only=False)
+        with torch.no_grad():
+            for n, p in named:
+                p.copy_(st["params"][n].to(p.device, p.dtype))
+        opt.load_state_dict(st["optimizer"])
+        step, lrs, epoch_losses, ckpts = st["step"], st["lrs"], st["epoch_losses"], st["ckpts"]
+        start_epoch, start_g0, acc, wall_before = st["epoch"], st["g0"], st["acc"], st["wall_s"]
+        gen.set_state(st["gen"])
+        torch.set_rng_state(st["rng_cpu"])
+        if dev == "cuda" and st.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(st["rng_cuda"])
+        log.info("resuming the warm-up from %s (step %d)", ck, step)
+    if tmp_dir.exists():                 # drop epoch checkpoints newer than the resume state
+        for d in tmp_dir.iterdir():
+            if d.name not in ckpts:
+                shutil.rmtree(d) if d.is_dir() else d.unlink()
+    resumed_from = step if ck is not None else None
+    t0 = time.time()
+    last_save = time.monotonic()
+
+    def save_state(epoch, g0, gen_state, acc_now):
+        nonlocal last_save
+        ck_dir = scratch / f"{PREFIX}{step}"
+        shutil.rmtree(ck_dir, ignore_errors=True)
+        ck_dir.mkdir(parents=True)
+        torch.save({"params": {n: p.detach().cpu() for n, p in named}, "optimizer": opt.state_dict(),
+                    "step": step, "lrs": lrs, "epoch_losses": epoch_losses, "ckpts": ckpts,
+                    "epoch": epoch, "g0": g0, "acc": acc_now, "gen": gen_state,
+                    "rng_cpu": torch.get_rng_state(),
+                    "rng_cuda": torch.cuda.get_rng_state() if dev == "cuda" else None,
+                    "wall_s": wall_before + time.time() - t0}, ck_dir / "state.pt")
+        mark_complete(ck_dir, {"step": step, "epoch": epoch, "wall_s": wall_before + time.time() - t0})
+        last_save = time.monotonic()
+
+    def due():
+        return ((policy.every_steps > 0 and step % policy.every_steps == 0)
+                or (policy.every_minutes > 0 and time.monotonic() - last_save >= 60 * policy.every_minutes))
+
+    with sigterm_flag() as flag:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        for epoch in range(start_epoch, n_epochs + 1):
+            gen_state = gen.get_state()          # the epoch's order is drawn from here
             order = torch.randperm(len(train), generator=gen).tolist()
             batches = [order[i:i + bs] for i in range(0, len(order), bs)]
-            used_lrs, loss_sum, loss_tok = [], 0.0, 0
-            for g0 in range(0, len(batches), accum):
+            first = start_g0 if epoch == start_epoch else 0
+            used_lrs, loss_sum, loss_tok = acc if (acc and epoch == start_epoch) else ([], 0.0, 0)
+            for g0 in range(first, len(batches), accum):
                 group = [collate([train[j] for j in b]) for b in batches[g0:g0 + accum]]
                 n_tok = sum(int((x["labels"][:, 1:] != -100).sum()) for x in group)
                 for x in group:
@@ -172,6 +221,11 @@ def warmup(pool, ids: list[str], base: dict, preset: Preset, seed: int, device: 
                 opt.zero_grad(set_to_none=True)
                 used_lrs.append(lr)
                 step += 1
+                if g0 + accum < len(batches) and (flag.set or due()):
+                    save_state(epoch, g0 + accum, gen_state, (used_lrs, loss_sum, loss_tok))
+                    if flag.set:
+                        raise Interrupted(f"warm-up stopped on SIGTERM at step {step}; a checkpoint is in "
+                                          f"{scratch}: rerun the job to resume")
             lr_mean = sum(used_lrs) / len(used_lrs)
             lrs.append(lr_mean)
             epoch_losses.append(loss_sum / max(1, loss_tok))
@@ -180,42 +234,47 @@ def warmup(pool, ids: list[str], base: dict, preset: Preset, seed: int, device: 
                 "betas": [beta1, beta2], "eps": eps, "weight_decay": preset.weight_decay,
                 "param_names": names, "base_model": ref.as_dict(), "max_length": preset.max_length,
             }))
-        wall = time.time() - t0
+            if epoch < n_epochs and (flag.set or due()):
+                save_state(epoch + 1, 0, gen.get_state(), None)
+                if flag.set:
+                    raise Interrupted(f"warm-up stopped on SIGTERM at step {step}; a checkpoint is in "
+                                      f"{scratch}: rerun the job to resume")
+    wall = wall_before + time.time() - t0
 
-        tokens_per_epoch = sum(len(t["input_ids"]) for t in train)
-        tokens_seen = tokens_per_epoch * n_epochs
-        summary = {
-            "epochs": n_epochs,
-            "lrs": lrs,
-            "steps": step,
-            "steps_per_epoch": steps_per_epoch,
-            "tokens_per_epoch": tokens_per_epoch,
-            "response_tokens_per_epoch": sum(sum(t["loss_mask"]) for t in train),
-            "tokens_seen": tokens_seen,
-            "params": n_params,
-            "trainable_params": sum(p.numel() for p in params),
-            "flops_estimate": 6 * n_params * tokens_seen,
-            "examples": len(train),
-            "skipped_no_response": len(skipped),
-            "epoch_losses": epoch_losses,
-            "checkpoints": ckpts,
-            "max_length": preset.max_length,
-            "optimizer": {"name": "adamw_torch", "betas": [beta1, beta2], "eps": eps,
-                          "weight_decay": preset.weight_decay, "max_grad_norm": MAX_GRAD_NORM},
-            "preset": {k: (list(v) if isinstance(v, tuple) else v) for k, v in preset.__dict__.items()},
-            "wall_s": round(wall, 3),
-            "device": dev,
-            "dtype": str(dtype).replace("torch.", ""),
-            "seed": seed,
-            "base_model": ref.as_dict(),
-        }
-        (tmp_dir / SUMMARY_FILE).write_text(dumps(summary), encoding="utf-8")
-        share(tmp_dir)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp_dir, out_dir)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+    tokens_per_epoch = sum(len(t["input_ids"]) for t in train)
+    tokens_seen = tokens_per_epoch * n_epochs
+    summary = {
+        "epochs": n_epochs,
+        "lrs": lrs,
+        "steps": step,
+        "steps_per_epoch": steps_per_epoch,
+        "tokens_per_epoch": tokens_per_epoch,
+        "response_tokens_per_epoch": sum(sum(t["loss_mask"]) for t in train),
+        "tokens_seen": tokens_seen,
+        "params": n_params,
+        "trainable_params": sum(p.numel() for p in params),
+        "flops_estimate": 6 * n_params * tokens_seen,
+        "examples": len(train),
+        "skipped_no_response": len(skipped),
+        "epoch_losses": epoch_losses,
+        "checkpoints": ckpts,
+        "max_length": preset.max_length,
+        "optimizer": {"name": "adamw_torch", "betas": [beta1, beta2], "eps": eps,
+                      "weight_decay": preset.weight_decay, "max_grad_norm": MAX_GRAD_NORM},
+        "preset": {k: (list(v) if isinstance(v, tuple) else v) for k, v in preset.__dict__.items()},
+        "wall_s": round(wall, 3),
+        "device": dev,
+        "dtype": str(dtype).replace("torch.", ""),
+        "seed": seed,
+        "base_model": ref.as_dict(),
+        "resumed_from_step": resumed_from,
+    }
+    (tmp_dir / SUMMARY_FILE).write_text(dumps(summary), encoding="utf-8")
+    share(tmp_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp_dir, out_dir)
+    shutil.rmtree(scratch, ignore_errors=True)
     return summary
 
 
