@@ -125,8 +125,7 @@ def plot_kendall(ranks: pd.DataFrame, kendall: pd.DataFrame, out_path) -> None:
         m[idx[r.setup_a], idx[r.setup_b]] = m[idx[r.setup_b], idx[r.setup_a]] = r.tau
     size = max(4.0, 0.45 * len(labels) + 3)
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
-    cmap = plt.get_cmap("RdBu").copy()
-    cmap.set_bad("lightgrey")
+    cmap = plt.get_cmap("RdBu").with_extremes(bad="lightgrey")
     im = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=-1, vmax=1)
     ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
     ax.set_yticks(range(len(labels)), labels, fontsize=7)

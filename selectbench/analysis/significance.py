@@ -272,7 +272,8 @@ def _metric_rows(mid: dict, a: np.ndarray, b: np.ndarray, opts: Options) -> list
         msg = f"needs ≥ 2 seeds on both sides (method {len(a)}, baseline {len(b)})"
         if len(b) < 2:
             _too_few(opts, f"{_group_name(pd.Series(mid), SETUP_KEYS + ['method'] + METRIC_KEYS)}: "
-                           f"baseline '{opts.baseline}' has {len(b)} seed; the seed-level tests {msg}")
+                           f"baseline '{opts.baseline}' has {len(b)} seed; the seed-level tests {msg} "
+                           "(run more seeds of it, or state it in the row: --too-few note / report.too_few: note)")
         return [{**mid, **common, "test": t, "effect": eff, "note": msg} for t in TESTS[1:4]]
     eff, lo, hi, p = bootstrap_mean_diff(a, b, opts.resamples, opts.seed, opts.alpha)
     rows = [{**mid, **common, "test": "bootstrap_seeds", "statistic": eff, "p_value": p, "effect": eff,
@@ -353,7 +354,7 @@ def _paired_row(ident, ms, bs, g, method, opts) -> dict:
         return {**ident, "note": "no benchmark JSON for some seed of this metric"}
     if any(len(s) == 0 for s in ms + bs):
         return {**ident, "note": "no per-example records for this metric (metric not logged per example)"}
-    items = sorted(set.intersection(*(set(s) for s in ms + bs)), key=str)
+    items = sorted(set.intersection(*(set(s) for s in ms + bs)), key=lambda v: (isinstance(v, str), v))
     if not items:
         return {**ident, "note": "no benchmark item (doc_id) common to every seed of both methods"}
     xm = np.array([[s[i] for i in items] for s in ms])
@@ -386,7 +387,7 @@ def significance_table(tidy: pd.DataFrame, opts: Options = Options(), units: lis
             out[c] = np.nan
     out = out[OUT_COLUMNS].copy()
     for c in METRIC_KEYS:
-        out[c] = out[c].fillna("")
+        out[c] = out[c].astype(object).where(out[c].notna(), "")
     out["baseline"] = opts.baseline
     out["correction"] = opts.correction
     family = SETUP_KEYS + ["test"] + METRIC_KEYS
