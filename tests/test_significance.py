@@ -324,3 +324,28 @@ def test_readme_table_from_summary(tmp_path):
     assert lines[3] == "| random, 500 | 0.650 ± 0.071 | 0.500 |"
     assert lines[4] == "| longest, 500 | 0.400 | 0.100 |"
     assert lines[5] == "| full (all data) | 1.000 | 0.990 |"
+
+
+def test_schema_defaults_match_the_package():
+    import yaml
+
+    from selectbench.analysis.significance import Options
+
+    repo = Path(__file__).resolve().parents[1]
+    props = yaml.safe_load((repo / "schemas/config.schema.yaml").read_text())["properties"]["report"]["properties"]
+    d = Options()
+    assert (props["alpha"]["default"], props["correction"]["default"], props["bootstrap_resamples"]["default"],
+            props["bootstrap_seed"]["default"]) == (d.alpha, d.correction, d.resamples, d.seed)
+    assert props["too_few"]["default"] == "note"       # the workflow states; the CLI stops (Options: error)
+    for key in ("alpha", "correction", "bootstrap_resamples", "bootstrap_seed", "too_few"):
+        assert props[key]["description"]
+
+
+def test_demo_plans_the_report_rules():
+    repo = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "config/demo.yaml",
+                          "--directory", str(repo), "--snakefile", str(repo / "Snakefile")],
+                         capture_output=True, text=True, cwd=repo)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for rule in ("report_significance", "report_generalization", "report_verdict"):
+        assert rule in res.stdout

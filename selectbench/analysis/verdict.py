@@ -21,12 +21,7 @@ import pandas as pd
 
 from .generalization import primary_tests
 
-EVIDENCE = {
-    "significant_wins": "significance.csv (paired_bootstrap / bootstrap_seeds rows)",
-    "protocol_wins": "significance.csv (protocol_2410.09335 rows)",
-    "median_effective_cost_ratio": "effective_cost.csv",
-    "mean_rank": "generalization.csv, kendall_tau.png",
-}
+EVIDENCE = "wins: significance.csv; cost: effective_cost.csv; rank: generalization.csv, kendall_tau.png"
 
 
 def verdict_table(sig: pd.DataFrame, general: pd.DataFrame, cost: pd.DataFrame | None,
@@ -54,7 +49,7 @@ def verdict_table(sig: pd.DataFrame, general: pd.DataFrame, cost: pd.DataFrame |
             row["median_effective_cost_ratio"] = float(c.median()) if len(c) else np.nan
             if not len(c):
                 row["note"] = "no effective_cost_ratio row for this method"
-        row["evidence"] = "; ".join(f"{k}: {v}" for k, v in EVIDENCE.items())
+        row["evidence"] = EVIDENCE
         rows.append(row)
     cols = ["method", "beats_baseline", "significant_wins", "setups_tested", "protocol_wins", "protocol_setups",
             "median_effective_cost_ratio", "mean_rank", "win_rate_vs_baseline", "evidence", "note"]
