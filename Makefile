@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 CORES  ?= 2
 STAMP   = $(VENV)/.selectbench-installed
 
-.PHONY: demo demo-all test bench dag lint
+.PHONY: demo demo-all test bench dag lint readme-table
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +44,7 @@ dag: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
+
+# the README's demo results table, printed from the demo's report (paste it; it cannot drift)
+readme-table: $(STAMP)
+	$(BIN)/selectbench readme-table results/reports/summary.csv
