@@ -167,13 +167,16 @@ def hierarchical_bootstrap(xm: np.ndarray, xb: np.ndarray, resamples: int, seed:
     the same for the baseline. Returns (effect, ci_low, ci_high, p one-sided H1: > 0)."""
     xm, xb = np.asarray(xm, float), np.asarray(xb, float)
     n = xm.shape[1]
+    xm32, xb32 = xm.astype(np.float32), xb.astype(np.float32)
     rng = np.random.default_rng(seed)
     deltas = []
     for start in range(0, resamples, chunk):
         b = min(chunk, resamples - start)
-        w = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float) / n   # b × items
-        im = xm @ w.T                                                            # seeds_m × b
-        ib = xb @ w.T
+        draws = rng.integers(0, n, size=(b, n))                                  # items with replacement
+        w = np.bincount((draws + np.arange(b)[:, None] * n).ravel(), minlength=b * n).reshape(b, n)
+        w = w.astype(np.float32)                                                 # counts: exact in float32
+        im = (xm32 @ w.T).astype(float) / n                                      # seeds_m × b item means
+        ib = (xb32 @ w.T).astype(float) / n
         sm = rng.integers(0, xm.shape[0], size=(b, xm.shape[0]))
         sb = rng.integers(0, xb.shape[0], size=(b, xb.shape[0]))
         cols = np.arange(b)[:, None]
@@ -309,7 +312,8 @@ def paired_tests(units: list[dict], tidy: pd.DataFrame, opts: Options = Options(
     """`units`: pool, base_model, preset, method, budget, seed, task, `path` (benchmark JSON).
 
     One `paired_bootstrap` row per (setup, method, benchmark metric) present in the tidy table,
-    computed from the JSONs' per-example records matched by doc_id."""
+    computed from the JSONs' per-example records matched by doc_id. The JSONs of one setup and
+    task are read once and dropped before the next (memory: one setup × task)."""
     import json
 
     df = comparable(check_tidy(tidy, source))
@@ -319,33 +323,30 @@ def paired_tests(units: list[dict], tidy: pd.DataFrame, opts: Options = Options(
         key = {k: _key_str(u.get(k, "")) for k in uk}
         key["budget"], key["seed"] = _int_str(key["budget"]), _int_str(key["seed"])
         paths[tuple(key[k] for k in uk)] = u["path"]
-    cache: dict = {}
-
-    def load(path):
-        if path not in cache:
-            with open(path) as fh:
-                cache.clear()          # one JSON in memory at a time (they can be large)
-                cache[path] = json.load(fh)
-        return cache[path]
-
     rows = []
-    groups = df.groupby(SETUP_KEYS + METRIC_KEYS, sort=True)
-    for gvals, g in groups:
-        gid = dict(zip(SETUP_KEYS + METRIC_KEYS, gvals))
-        base = g[g["method"] == opts.baseline]
-        if base.empty:
+    for _, st in df.groupby(SETUP_KEYS + ["task"], sort=True):
+        if not (st["method"] == opts.baseline).any():
             continue                     # stated by the seed tests' rows
-        scores: dict[tuple, dict] = {}
-        for _, r in g.iterrows():
-            path = paths.get(tuple(r[k] for k in uk))
-            if path is None:
+        records = {}
+        for (method, seed), _ in st.groupby(["method", "seed"]):
+            r0 = st[(st["method"] == method) & (st["seed"] == seed)].iloc[0]
+            path = paths.get(tuple(r0[k] for k in uk))
+            if path is not None:
+                with open(path) as fh:
+                    records[(method, seed)] = json.load(fh).get("samples") or {}
+        for gvals, g in st.groupby(METRIC_KEYS, sort=True):
+            gid = {**dict(zip(SETUP_KEYS, st[SETUP_KEYS].iloc[0])), **dict(zip(METRIC_KEYS, gvals))}
+            base = g[g["method"] == opts.baseline]
+            if base.empty:
                 continue
-            scores[(r["method"], r["seed"])] = per_example_scores(load(path), r["subtask"], r["metric"], r["filter"])
-        for method in sorted(m for m in g["method"].unique() if m != opts.baseline):
-            ident = {**gid, "method": method, "baseline": opts.baseline, "test": "paired_bootstrap"}
-            ms = [scores.get((method, s)) for s in sorted(g[g["method"] == method]["seed"])]
-            bs = [scores.get((opts.baseline, s)) for s in sorted(base["seed"])]
-            rows.append(_paired_row(ident, ms, bs, g, method, opts))
+            scores = {k: per_example_scores({"samples": rec}, gid["subtask"], gid["metric"], gid["filter"])
+                      for k, rec in records.items()}
+            for method in sorted(m for m in g["method"].unique() if m != opts.baseline):
+                ident = {**gid, "method": method, "baseline": opts.baseline, "test": "paired_bootstrap"}
+                ms = [scores.get((method, s)) for s in sorted(g[g["method"] == method]["seed"])]
+                bs = [scores.get((opts.baseline, s)) for s in sorted(base["seed"])]
+                rows.append(_paired_row(ident, ms, bs, g, method, opts))
+        del records
     return rows
 
 
