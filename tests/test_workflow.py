@@ -157,6 +157,7 @@ def test_significance_generalization_verdict_reports(run, tmp_path):
     for category in ("1. Verdict", "2. Significance", "3. Generalization", "Results", "Cost"):
         assert category in text
     assert "beats_baseline" in text                       # the verdict table on the front page
+    assert "System Message" not in text                   # every caption renders cleanly
 
 
 def test_rerun_is_noop_and_params_change_reruns_downstream(run):
