@@ -132,8 +132,9 @@ def plot_kendall(ranks: pd.DataFrame, kendall: pd.DataFrame, out_path) -> None:
     if len(labels) <= 20:
         for i, j in itertools.product(range(len(labels)), repeat=2):
             if not np.isnan(m[i, j]):
-                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6)
-    fig.colorbar(im, ax=ax, label="Kendall's τ-b between the setups' method rankings")
+                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if abs(m[i, j]) > 0.6 else "black")
+    fig.colorbar(im, ax=ax, label="Kendall's τ-b")
     ax.set_title("Do method rankings carry over between setups?")
     fig.tight_layout()
     fig.savefig(out_path, dpi=100, format="png")
