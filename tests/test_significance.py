@@ -306,6 +306,10 @@ def test_cli_bad_input_exits_1_naming_the_group(tmp_path, capsys):
     assert main(["significance", str(p), "-o", str(tmp_path / "o.csv")]) == 1
     assert "row 4: field 'value'" in capsys.readouterr().err
     assert main(["generalization", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "g.csv")]) == 1
+    t2["value"] = 0.5
+    t2.to_csv(p, index=False)
+    assert main(["significance", str(p), "-o", str(tmp_path / "o.csv"), "--samples", str(tmp_path / "none")]) == 1
+    assert "not a directory" in capsys.readouterr().err
 
 
 def test_readme_table_from_summary(tmp_path):

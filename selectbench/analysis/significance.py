@@ -429,6 +429,8 @@ def units_from_dir(tidy: pd.DataFrame, evals_dir) -> list[dict]:
     """Benchmark JSONs of the tidy rows under an evals directory laid out like results/evals."""
     from pathlib import Path
 
+    if not Path(evals_dir).is_dir():
+        raise SignificanceError(f"{evals_dir}: not a directory (expected benchmark JSONs laid out like results/evals)")
     df = check_tidy(tidy)
     keys = SETUP_KEYS + ["method", "seed", "task"]
     units = []
