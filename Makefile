@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 CORES  ?= 2
 STAMP   = $(VENV)/.selectbench-installed
 
-.PHONY: demo demo-all test bench dag lint conda-env
+.PHONY: demo demo-all test bench dag lint conda-env readme-table
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,6 @@ lint: $(STAMP)
 # envs/selectbench.yaml pins exactly what requirements.lock pins (regenerate after locking)
 conda-env: $(STAMP)
 	$(BIN)/python -m selectbench.condaenv
+# the README's demo results table, printed from the demo's report (paste it; it cannot drift)
+readme-table: $(STAMP)
+	$(BIN)/selectbench readme-table results/reports/summary.csv

@@ -57,7 +57,33 @@ def eval_records():
 
 
 def report_targets():
-    return expand("results/reports/{name}", name=["tidy.csv", "summary.csv", "summary.png", "cost.csv"])
+    names = ["tidy.csv", "summary.csv", "summary.png", "cost.csv"]
+    names += ["significance.csv", "generalization.csv", "kendall_tau.png", "verdict.csv"]
+    return expand("results/reports/{name}", name=names)
+
+
+def significance_options():
+    """report.* keys of the significance tests (schema defaults where unset)."""
+    from selectbench.analysis.significance import Options
+
+    r = config.get("report", {})
+    d = Options()
+    return dict(baseline=r.get("baseline_method") or d.baseline, alpha=r.get("alpha", d.alpha),
+                correction=r.get("correction", d.correction),
+                resamples=r.get("bootstrap_resamples", d.resamples), seed=r.get("bootstrap_seed", d.seed),
+                too_few=r.get("too_few", "note"))
+
+
+EFFECTIVE_COST = "results/reports/effective_cost.csv"
+
+
+def verdict_cost_input(wildcards):
+    """The cost report's effective_cost.csv when a job of the workflow writes it; else nothing
+    (the verdict's cost column is then NaN with a note)."""
+    for job_spec in workflow.rules:
+        if any(str(o) == EFFECTIVE_COST for o in job_spec.output):
+            return [EFFECTIVE_COST]
+    return []
 
 
 def all_targets():

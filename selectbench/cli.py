@@ -6,6 +6,10 @@
     selectbench config-reference [--write README.md]   every config key (from the schema)
     selectbench audit trace PATH [--row k=v ...] [--json]   what made an output / a report row
     selectbench audit stale [--configfile F] [--config k=v ...] [--directory D]  what would rerun, and why
+    selectbench significance TIDY.csv -o OUT.csv   method − random tests (docs/statistics.md)
+    selectbench generalization TIDY.csv -o OUT.csv rankings across setups, Kendall's τ, win rates
+    selectbench verdict SIG.csv GEN.csv -o OUT.csv the report's front-page table
+    selectbench readme-table SUMMARY.csv      the README's demo results table (Markdown)
 """
 
 from __future__ import annotations
@@ -127,6 +131,67 @@ def _audit(args) -> None:
         print(json.dumps(jobs, indent=1, default=str) if args.json else "\n".join(audit.format_stale(jobs)))
 
 
+def _significance_options(args):
+    from .analysis.significance import Options
+
+    return Options(baseline=args.baseline, alpha=args.alpha, correction=args.correction,
+                   resamples=args.resamples, seed=args.bootstrap_seed, too_few=args.too_few,
+                   protocol_method=args.protocol_method)
+
+
+def _significance(args) -> None:
+    from .analysis.significance import read_tidy, units_from_dir, write_significance
+
+    tidy = read_tidy(args.tidy)
+    units = units_from_dir(tidy, args.samples) if args.samples else None
+    out = write_significance(tidy, args.output, _significance_options(args), units, source=args.tidy)
+    n_sig = int((out["significant"].astype(str) == "True").sum())
+    print(f"{args.output}: {len(out)} test rows, {n_sig} significant at alpha {args.alpha} ({args.correction})")
+
+
+def _generalization(args) -> None:
+    import pandas as pd
+
+    from .analysis.generalization import write_generalization
+    from .analysis.significance import read_tidy
+
+    sig = pd.read_csv(args.significance) if args.significance else None
+    summary, ranks, kend = write_generalization(read_tidy(args.tidy), args.output, args.baseline, sig,
+                                                args.rankings, args.kendall, args.figure, source=args.tidy)
+    print(f"{args.output}: {len(summary) - 1} method(s), {ranks['setup'].nunique()} setup(s), "
+          f"{int(kend['tau'].notna().sum())} Kendall pair(s)")
+
+
+def _verdict(args) -> None:
+    from .analysis.verdict import write_verdict
+
+    out = write_verdict(args.significance, args.generalization, args.cost, args.output, args.baseline)
+    print(out[["method", "beats_baseline", "median_effective_cost_ratio", "mean_rank"]].to_string(index=False))
+
+
+def _readme_table(args) -> None:
+    from .analysis.readme import readme_table
+
+    print(readme_table(args.summary), end="")
+
+
+def _add_significance_args(p) -> None:
+    p.add_argument("tidy", help="tidy CSV: pool, base_model, method, budget, seed, task, metric, value "
+                                "(+ preset, subtask, filter)")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--baseline", default="random")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--correction", choices=["holm", "bh"], default="holm")
+    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    p.add_argument("--bootstrap-seed", type=int, default=0)
+    p.add_argument("--too-few", choices=["error", "note"], default="error",
+                   help="one baseline seed / missing baseline: stop with an error (default) or state it in the row")
+    p.add_argument("--protocol-method", choices=["auto", "exact", "asymptotic"], default="auto",
+                   help="scipy.stats.mannwhitneyu `method` for the 2410.09335 protocol (default auto, as the paper's call)")
+    p.add_argument("--samples", metavar="EVALS_DIR",
+                   help="benchmark JSONs laid out like results/evals: adds the paired per-example bootstrap")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="selectbench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -153,6 +218,24 @@ def main(argv=None) -> int:
     st.add_argument("--directory", "-d", default=".", help="the workflow's working directory (default: .)")
     st.add_argument("--snakefile", "-s", help="default: the Snakefile beside this package")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("significance", help="method − random significance tests on a tidy CSV")
+    _add_significance_args(p)
+    p = sub.add_parser("generalization", help="rankings across setups, Kendall's τ, win rates")
+    p.add_argument("tidy")
+    p.add_argument("-o", "--output", required=True, help="per-method summary CSV")
+    p.add_argument("--baseline", default="random")
+    p.add_argument("--significance", help="a significance CSV: adds significant-win rates")
+    p.add_argument("--rankings", help="also write the per-setup rankings CSV here")
+    p.add_argument("--kendall", help="also write the Kendall's τ pairs CSV here")
+    p.add_argument("--figure", help="also write the Kendall's τ heatmap PNG here")
+    p = sub.add_parser("verdict", help="the front-page verdict table")
+    p.add_argument("significance")
+    p.add_argument("generalization")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--cost", help="effective_cost.csv (method, effective_cost_ratio)")
+    p.add_argument("--baseline", default="random")
+    p = sub.add_parser("readme-table", help="print the README's demo results table from summary.csv")
+    p.add_argument("summary")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "list":
@@ -165,6 +248,14 @@ def main(argv=None) -> int:
             _config_reference(args.write)
         elif args.cmd == "audit":
             _audit(args)
+        elif args.cmd == "significance":
+            _significance(args)
+        elif args.cmd == "generalization":
+            _generalization(args)
+        elif args.cmd == "verdict":
+            _verdict(args)
+        elif args.cmd == "readme-table":
+            _readme_table(args)
     except (SelectbenchError, ValueError, FileNotFoundError) as e:
         print(f"selectbench: error: {e}", file=sys.stderr)
         return 1

@@ -124,6 +124,41 @@ def test_report_stage(run):
     assert (wd / "results/reports/summary.png").stat().st_size > 1000
 
 
+def test_significance_generalization_verdict_reports(run, tmp_path):
+    """The report rules' outputs; the CLI reproduces them from tidy.csv + the benchmark JSONs;
+    `snakemake --report` opens with the verdict."""
+    wd, cfg, cfg_path = run
+    rep = wd / "results/reports"
+    sig = pd.read_csv(rep / "significance.csv")
+    assert {"protocol_2410.09335", "paired_bootstrap"} <= set(sig["test"])
+    assert set(sig["method"]) == set(cfg["methods"]) - {"random", "full"}      # full (budget all): reference
+    paired = sig[sig["test"] == "paired_bootstrap"]
+    assert paired["p_value"].notna().all() and (paired["ci_low"] <= paired["ci_high"]).all()
+    # one random seed in this config: seed-level tests state why they did not run
+    assert sig[sig["test"] == "welch_seeds"]["note"].str.contains("needs ≥ 2 seeds").all()
+    out = tmp_path / "sig.csv"
+    res = subprocess.run([sys.executable, "-m", "selectbench.cli", "significance", str(rep / "tidy.csv"), "-o", str(out),
+                          "--samples", str(wd / "results/evals"), "--too-few", "note"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(out), sig)
+    gen = tmp_path / "gen.csv"
+    res = subprocess.run([sys.executable, "-m", "selectbench.cli", "generalization", str(rep / "tidy.csv"), "-o", str(gen),
+                          "--significance", str(rep / "significance.csv")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(gen), pd.read_csv(rep / "generalization.csv"))
+    assert (rep / "kendall_tau.png").stat().st_size > 1000
+    verdict = pd.read_csv(rep / "verdict.csv")
+    assert set(verdict["method"]) == set(cfg["methods"]) - {"random", "full"}
+    assert verdict["beats_baseline"].str.match(r"^\d+ of \d+$").all()
+    html = wd / "report.html"
+    snakemake(wd, cfg_path, "--report", str(html))
+    text = html.read_text()
+    for category in ("1. Verdict", "2. Significance", "3. Generalization", "Results", "Cost"):
+        assert category in text
+    assert "beats_baseline" in text                       # the verdict table on the front page
+    assert "System Message" not in text                   # every caption renders cleanly
+
+
 def test_rerun_is_noop_and_params_change_reruns_downstream(run):
     wd, cfg, cfg_path = run
     res = snakemake(wd, cfg_path, "-n")
