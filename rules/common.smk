@@ -51,8 +51,14 @@ def eval_records():
     return [dict(u, task=t, path=f"{u['dir']}/{t}.json") for u in eval_units() for t in TASKS]
 
 
+COST_REPORTS = ["cost.csv", "cost_measured.csv", "cost_modelled.csv", "effective_cost.csv", "pareto.png"]
+SELECTED_REPORTS = ["selected_composition.csv", "selected_composition.png", "selected_lengths.csv",
+                    "selected_overlap.csv", "selected_labels.csv"]
+
+
 def report_targets():
-    return expand("results/reports/{name}", name=["tidy.csv", "summary.csv", "summary.png", "cost.csv"])
+    return expand("results/reports/{name}", name=["tidy.csv", "summary.csv", "summary.png",
+                                                  *COST_REPORTS, *SELECTED_REPORTS])
 
 
 def all_targets():
@@ -229,6 +235,11 @@ def resources_of(kind, key):
     return config["compute"]["resources"][kind][key]
 
 
+def score_gpus(scorer_model):
+    """GPUs a score job requests (none when the scorer uses no model)."""
+    return 0 if scorer_model == NO_MODEL else resources_of("score", "gpu")
+
+
 def threads_of(kind):
     return config["compute"]["resources"][kind].get("threads", 1)
 
@@ -242,7 +253,8 @@ def cost_units():
     for u in EXP.finetune_units():
         pool, method = u[0], EXP.methods[u[3]]
         scores = [f"results/scores/{pool}/{sc}/{sm}.json" for sc, sm in method.score_files()]
-        out.append(dict(zip(UNIT_KEYS, u), metrics=f"results/checkpoints/{unit_path(*u)}/metrics.json",
+        out.append(dict(zip(UNIT_KEYS, u), jobs=unit_jobs(u, method),
+                        metrics=f"results/checkpoints/{unit_path(*u)}/metrics.json",
                         selection=f"results/selections/{pool}/{u[3]}/b{u[4]}/s{u[5]}.json",
                         selection_cost=f"results/selections/{pool}/{u[3]}/b{u[4]}/s{u[5]}.cost.json",
                         scores=scores, score_keys=[f"{sc}/{sm}" for sc, sm in method.score_files()],
@@ -264,3 +276,85 @@ def pre_experienced_builds(method, pool):
 def cost_inputs():
     return sorted({p for u in cost_units()
                    for p in [u["metrics"], u["selection"], u["selection_cost"], *u["scores"], *u["builds"]]})
+
+
+# ---------------------------------------------------------------- measured cost (benchmark TSVs)
+def _job(stage, benchmark, gpus):
+    return {"stage": stage, "benchmark": benchmark, "gpus": gpus}
+
+
+def unit_jobs(u, method):
+    """Every job whose Snakemake benchmark counts toward a fine-tuned unit, with its stage and
+    the GPUs its rule requests (the same functions as the rules' `resources:`)."""
+    pool, bm, preset, mname, budget, seed = u
+    jobs = []
+    for sc, sm in method.score_files():
+        jobs.append(_job("selection", f"benchmarks/scores/{pool}/{sc}/{sm}.tsv", score_gpus(sm)))
+        for k, v in scorer_params(sc, pool).items():
+            if k.endswith("_file") and isinstance(v, str) and v.startswith("results/warmups/"):
+                jobs.append(_job("selection", f"benchmarks/{v[len('results/'):].rstrip('/')}.tsv",
+                                 resources_of("finetune", "gpu")))
+    for d in pre_experienced_builds(method, pool):
+        name = d.split("/")[-1]
+        p = config["models"][name]["build"]["params"]
+        emb_model = p["embedding"].get("scorer_model", NO_MODEL)
+        jobs.append(_job("selection", f"benchmarks/models/{name}.tsv", resources_of("build_model", "gpu")))
+        jobs.append(_job("selection", f"benchmarks/scores/{p['pool']}/{p['embedding']['scorer']}/{emb_model}.tsv",
+                         score_gpus(emb_model)))
+    if method.selector in ROUND_SELECTORS:
+        rdir = f"benchmarks/rounds/{pool}/{mname}/b{budget}/s{seed}"
+        jobs.append(_job("selection", f"{rdir}/r0.tsv", 0))
+        jobs += [_job("selection", f"{rdir}/r{r}.tsv", resources_of("finetune", "gpu"))
+                 for r in range(1, int(method.params.get("rounds", 3)))]
+    jobs.append(_job("selection", f"benchmarks/selections/{pool}/{mname}/b{budget}/s{seed}.tsv", 0))
+    jobs.append(_job("training", f"benchmarks/checkpoints/{unit_path(*u)}.tsv", resources_of("finetune", "gpu")))
+    jobs.append(_job("evaluation", f"benchmarks/evals/{unit_path(*u)}.tsv", resources_of("evaluate", "gpu")))
+    return jobs
+
+
+def cost_benchmarks():
+    return sorted({j["benchmark"] for u in cost_units() for j in u["jobs"]})
+
+
+def report_prices():
+    """$ per GPU-hour and per CPU core-hour (schema defaults, overridable in `report.prices`)."""
+    from selectbench.config import load_schema
+
+    props = load_schema()["properties"]["report"]["properties"]["prices"]["properties"]
+    given = config.get("report", {}).get("prices", {})
+    return {k: given.get(k, v["default"]) for k, v in props.items()}
+
+
+def full_methods():
+    return [name for name, m in EXP.methods.items() if m.selector == "full"]
+
+
+def pool_rows():
+    return {p: spec["rows"] for p, spec in config["pools"].items()}
+
+
+def pool_stats_files():
+    return [f"results/pools/{p}/stats.json" for p in EXP.pools]
+
+
+def selection_records():
+    """Every selection file with its keys (the 'what was selected' reports)."""
+    return [dict(pool=p, method=m, budget=b, seed=s, path=f"results/selections/{p}/{m}/b{b}/s{s}.json")
+            for p, m, b, s in EXP.selection_units()]
+
+
+def selected_pools():
+    """Per pool: its parquet and, when a method ranks by `length`, that score file (response tokens)."""
+    out = {}
+    for p in EXP.pools:
+        length = [f"results/scores/{p}/{sc}/{sm}.parquet" for m in EXP.methods.values()
+                  for sc, sm in m.score_files() if sc == "length"]
+        out[p] = {"path": f"results/pools/{p}/pool.parquet", "length_scores": length[0] if length else None}
+    return out
+
+
+def selected_inputs():
+    files = [r["path"] for r in selection_records()]
+    for spec in selected_pools().values():
+        files += [spec["path"]] + ([spec["length_scores"]] if spec["length_scores"] else [])
+    return files

@@ -33,3 +33,118 @@ rule report_cost:
         "../envs/selectbench.yaml"
     script:
         "../scripts/report_cost.py"
+
+
+rule report_cost_measured:
+    """Snakemake benchmark TSVs → wall, CPU core-, GPU-hours, peak memory and price per unit and stage."""
+    input:
+        cost_benchmarks(),
+    output:
+        report("results/reports/cost_measured.csv", category="Cost", caption="../report/cost_measured.rst"),
+    params:
+        units=cost_units(),
+        prices=report_prices(),
+    log:
+        "logs/reports/cost_measured.log",
+    localrule: True
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/report_cost_measured.py"
+
+
+rule report_cost_modelled:
+    """The fixed-length FLOPs model (2503.01807) of every unit, beside the token-based FLOPs."""
+    input:
+        cost="results/reports/cost.csv",
+        stats=pool_stats_files(),
+    output:
+        report("results/reports/cost_modelled.csv", category="Cost", caption="../report/cost_modelled.rst"),
+    params:
+        config=config,
+        gpu_flops=config.get("report", {}).get("gpu_flops", 4.0e14),
+    log:
+        "logs/reports/cost_modelled.log",
+    localrule: True
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/report_cost_modelled.py"
+
+
+rule report_effective_cost:
+    """(Selection + training on the subset) ÷ training on the full pool, and score gained per $ over random."""
+    input:
+        cost="results/reports/cost.csv",
+        measured="results/reports/cost_measured.csv",
+        tidy="results/reports/tidy.csv",
+    output:
+        report("results/reports/effective_cost.csv", category="Cost", caption="../report/effective_cost.rst"),
+    params:
+        pool_rows=pool_rows(),
+        baseline=config.get("report", {}).get("baseline_method"),
+        full_methods=full_methods(),
+    log:
+        "logs/reports/effective_cost.log",
+    localrule: True
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/report_effective_cost.py"
+
+
+rule report_pareto:
+    """Average benchmark score against total cost (log scale), the frontier shaded (2503.01807 Fig. 1)."""
+    input:
+        "results/reports/effective_cost.csv",
+    output:
+        report("results/reports/pareto.png", category="Cost", caption="../report/pareto.rst"),
+    params:
+        baseline=config.get("report", {}).get("baseline_method"),
+        full_methods=full_methods(),
+    log:
+        "logs/reports/pareto.log",
+    localrule: True
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/report_pareto.py"
+
+
+rule report_selected:
+    """What was selected: one analysis (composition, lengths, overlap, labels) of every selection."""
+    input:
+        selected_inputs(),
+    output:
+        report("results/reports/selected_{analysis}.csv", category="What was selected",
+               caption="../report/selected_{analysis}.rst"),
+    wildcard_constraints:
+        analysis="composition|lengths|overlap|labels",
+    params:
+        analysis=lambda wc: wc.analysis,
+        selections=selection_records(),
+        pools=selected_pools(),
+        baseline=config.get("report", {}).get("baseline_method"),
+    log:
+        "logs/reports/selected_{analysis}.log",
+    localrule: True
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/report_selected.py"
+
+
+rule report_selected_figure:
+    """Stacked bars of source shares: the pool, then every method and budget (2503.01807 Figs. 6–7)."""
+    input:
+        "results/reports/selected_composition.csv",
+    output:
+        report("results/reports/selected_composition.png", category="What was selected",
+               caption="../report/selected_figure.rst"),
+    log:
+        "logs/reports/selected_figure.log",
+    localrule: True
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/report_selected_figure.py"

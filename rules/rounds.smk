@@ -10,6 +10,8 @@ rule diverse_evol_init:
         seed=lambda wc: int(wc.seed),
     log:
         "logs/rounds/{pool}/{method}/b{budget}/s{seed}/r0.log",
+    benchmark:
+        "benchmarks/rounds/{pool}/{method}/b{budget}/s{seed}/r0.tsv"
     resources:
         mem_mb=4000,
         runtime=30,

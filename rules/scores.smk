@@ -20,7 +20,7 @@ rule score:
         "benchmarks/scores/{pool}/{scorer}/{scorer_model}.tsv"
     threads: threads_of("score")
     resources:
-        gpu=lambda wc: 0 if wc.scorer_model == NO_MODEL else resources_of("score", "gpu"),
+        gpu=lambda wc: score_gpus(wc.scorer_model),
         mem_mb=resources_of("score", "mem_mb"),
         runtime=resources_of("score", "runtime"),
     conda:

@@ -15,6 +15,8 @@ rule select:
         seed=lambda wc: int(wc.seed),
     log:
         "logs/selections/{pool}/{method}/b{budget}/s{seed}.log",
+    benchmark:
+        "benchmarks/selections/{pool}/{method}/b{budget}/s{seed}.tsv"
     resources:
         mem_mb=4000,
         runtime=30,
