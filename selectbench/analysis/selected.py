@@ -33,12 +33,12 @@ def read_pool_columns(path, columns=None) -> pa.Table:
     names = schema.names
     for c in ("id", "source"):
         if c not in names:
-            raise DataError(f"{path}: no column '{c}' (not a normalized pool)")
+            raise DataError(path, None, c, "no such column (not a normalized pool)")
     if columns is None:
         columns = ["id", "source"] + [c for c in names if c not in CORE]
     missing = [c for c in columns if c not in names]
     if missing:
-        raise DataError(f"{path}: no column(s) {', '.join(missing)}")
+        raise DataError(path, None, missing[0], "no such column")
     return pq.read_table(path, columns=list(columns))
 
 
@@ -48,7 +48,7 @@ def response_lengths(path, batch_rows: int = 65536) -> np.ndarray:
     out = []
     pf = pq.ParquetFile(path)
     if "messages" not in pf.schema_arrow.names:
-        raise DataError(f"{path}: no column 'messages'")
+        raise DataError(path, None, "messages", "no such column")
     for batch in pf.iter_batches(batch_size=batch_rows, columns=["messages"]):
         msgs = batch.column(0)
         flat = pc.list_flatten(msgs)
@@ -67,7 +67,7 @@ def length_from_scores(path, ids: pd.Index) -> np.ndarray:
     got = pd.Index(t.column("id").to_pandas().astype(str))
     pos = got.get_indexer(ids)
     if (pos < 0).any():
-        raise DataError(f"{path}: no score for pool id '{ids[int(np.flatnonzero(pos < 0)[0])]}'")
+        raise DataError(path, None, "id", f"no score for pool id '{ids[int(np.flatnonzero(pos < 0)[0])]}'")
     return t.column("score").to_numpy(zero_copy_only=False)[pos]
 
 
@@ -75,10 +75,10 @@ def selection_positions(path, ids: pd.Index) -> np.ndarray:
     with open(path) as fh:
         sel = json.load(fh)
     if "ids" not in sel:
-        raise DataError(f"{path}: no 'ids' field (not a selection file)")
+        raise DataError(path, None, "ids", "missing (not a selection file)")
     pos = ids.get_indexer(pd.Index([str(i) for i in sel["ids"]]))
     if (pos < 0).any():
-        raise DataError(f"{path}: selected id '{sel['ids'][int(np.flatnonzero(pos < 0)[0])]}' is not in the pool")
+        raise DataError(path, None, "ids", f"selected id '{sel['ids'][int(np.flatnonzero(pos < 0)[0])]}' is not in the pool")
     return pos
 
 
@@ -91,7 +91,7 @@ def _pool_view(spec: dict, need_lengths: bool = False) -> dict:
     table = read_pool_columns(spec["path"])
     ids = pd.Index(table.column("id").to_pandas().astype(str))
     if not ids.is_unique:
-        raise DataError(f"{spec['path']}: ids are not unique")
+        raise DataError(spec["path"], None, "id", "ids are not unique")
     view = {"ids": ids, "source": table.column("source").to_pandas().astype(str).to_numpy(),
             "labels": {c: _labelled(table.column(c)) for c in table.column_names if c not in CORE}}
     if need_lengths:
