@@ -285,7 +285,7 @@ def _job(stage, benchmark, gpus):
 
 def unit_jobs(u, method):
     """Every job whose Snakemake benchmark counts toward a fine-tuned unit, with its stage and
-    the GPUs its rule requests (the same functions as the rules' `resources:`)."""
+    the GPUs it requests (computed by the same functions as the resources of those jobs)."""
     pool, bm, preset, mname, budget, seed = u
     jobs = []
     for sc, sm in method.score_files():

@@ -43,7 +43,8 @@ def read_pool_columns(path, columns=None) -> pa.Table:
 
 
 def response_lengths(path, batch_rows: int = 65536) -> np.ndarray:
-    """Approximate response tokens per row (assistant turns; `\\w+|[^\\w\\s]` matches), computed
+    """Approximate response tokens per row (assistant turns; matches of `\\w+|[^\\w\\s]`,
+    RE2's ASCII `\\w`, so close to but not exactly `pools.stats`), computed
     column-wise one record batch at a time (memory bounded by the batch, not the pool)."""
     out = []
     pf = pq.ParquetFile(path)
