@@ -88,10 +88,11 @@ def _cost_estimate(path: str, out: str, tokens_per_row: float | None, gpu_flops:
         raise ValueError(f"-o {out}: the estimate is written as CSV; give a path ending in .csv")
     df = estimate(load_config(path), stats_dir, tokens_per_row, gpu_flops)
     atomic_write_text(df.to_csv(index=False), out)
-    total = df["total_flops"].sum()
-    msg = f"{out}: {len(df)} unit(s), {total:.3g} FLOPs in all (selection {df['selection_flops'].sum():.3g})"
+    total = df["total_flops_amortized"].sum()
+    msg = (f"{out}: {len(df)} unit(s), {total:.3g} FLOPs in all, each shared job counted once "
+           f"(selection {df['selection_flops_amortized'].sum():.3g})")
     if gpu_flops:
-        msg += f", {df['total_gpu_hours'].sum():.4g} GPU-hours at {gpu_flops:.3g} FLOP/s per GPU"
+        msg += f", {df['total_amortized_gpu_hours'].sum():.4g} GPU-hours at {gpu_flops:.3g} FLOP/s per GPU"
     print(msg)
 
 

@@ -106,3 +106,12 @@ def test_cli_estimate_without_token_count_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "pool 'demo'" in err and "--tokens-per-row" in err
     assert not out.exists()
+
+
+def test_shared_score_file_amortized(tmp_path):
+    df = estimate(check_config(_config("demo.yaml")), tmp_path, tokens_per_row_fallback=100)
+    one_pass = 2 * TINY * 100 * 2000
+    ppl = df[df["method"].isin(["ppl_high", "ppl_low"])]        # both read perplexity/tiny: 2 × 2 budgets × 2 seeds
+    assert (ppl["selection_flops"] == one_pass).all()
+    assert ppl["selection_flops_amortized"].to_numpy() == pytest.approx([one_pass / 8] * 8)
+    assert df["selection_flops_amortized"].sum() == pytest.approx(one_pass)   # the job counted once in all

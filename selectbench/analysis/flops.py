@@ -13,6 +13,11 @@ N parameters, L tokens per example, x selected rows, y pool rows, E epochs:
 - DiverseEvol: each round r ≥ 1 trains on the subset so far and embeds the pool;
 - random / balanced / full / length / random scores: the training alone.
 
+A term of a job shared by several units (a score file read by every budget and seed, a
+warm-up, a pre-experienced model, a round shared by base models and presets) is listed in
+full on each unit (`selection_flops`) and divided over them (`selection_flops_amortized`:
+summed over units it is the config's real total).
+
 Selector compute (k-center, k-means, ZIP compression) has no FLOPs term here: it is
 measured (the select job's benchmark), see `selectbench.analysis.cost`.
 """
@@ -89,6 +94,7 @@ def tokens_per_row(pool: str, stats_path, fallback: float | None) -> tuple[float
 class Term:
     what: str
     flops: float
+    key: tuple = ()     # the job that spends it (shared by every unit whose terms carry the same key)
 
 
 def scorer_terms(exp, scorer: str, score_model: str, pool: str, L: float, y: float,
@@ -106,8 +112,9 @@ def scorer_terms(exp, scorer: str, score_model: str, pool: str, L: float, y: flo
         n = model_params(models, warm["base_model"] if warm else score_model)
         if warm:
             e = float(warm["preset"]["epochs"])
-            terms.append(Term("less warm-up", train_flops(n, L, round(warm["fraction"] * y), e)))
-            terms.append(Term("less gradients", train_flops(n, L, y, e)))
+            wkey = ("warmup", pool, str(scorer_params.get("warmup_dir_file")))
+            terms.append(Term("less warm-up", train_flops(n, L, round(warm["fraction"] * y), e), wkey))
+            terms.append(Term("less gradients", train_flops(n, L, y, e), ("score", pool, scorer, score_model)))
         else:
             raise ConfigError(f"scoring.less.warmup_dir_file: no warm-up of the config matches "
                               f"{scorer_params.get('warmup_dir_file')!r}")
@@ -117,7 +124,8 @@ def scorer_terms(exp, scorer: str, score_model: str, pool: str, L: float, y: flo
     for name in dict.fromkeys(names):
         terms += _pre_experienced_terms(exp, name, L, y)
         terms.append(Term(f"{scorer} pass ({name})",
-                          forward_flops(model_params(models, name), L, y, PASSES.get(scorer, 1))))
+                          forward_flops(model_params(models, name), L, y, PASSES.get(scorer, 1)),
+                          ("score", pool, scorer, score_model)))
     return terms
 
 
@@ -136,13 +144,15 @@ def _pre_experienced_terms(exp, name: str, L: float, y: float) -> list[Term]:
     emb = p["embedding"]
     emb_model = emb.get("scorer_model")
     out = [Term(f"pre-experienced training ({name})",
-                train_flops(n, L, int(p["clusters"]) * int(p["per_cluster"]), float(p["preset"]["epochs"])))]
+                train_flops(n, L, int(p["clusters"]) * int(p["per_cluster"]), float(p["preset"]["epochs"])),
+                ("model", name))]
     if emb_model and emb["scorer"] not in NO_FLOP_SCORERS:
-        out.append(Term(f"pre-experienced embedding ({emb_model})", forward_flops(model_params(exp.models, emb_model), L, y)))
+        out.append(Term(f"pre-experienced embedding ({emb_model})", forward_flops(model_params(exp.models, emb_model), L, y),
+                        ("score", p["pool"], emb["scorer"], emb_model)))
     return out
 
 
-def round_terms(exp, method, L: float, x: int, y: float) -> list[Term]:
+def round_terms(exp, method, L: float, x: int, y: float, key: tuple = ()) -> list[Term]:
     """DiverseEvol: round r ≥ 1 trains on the subset so far and embeds the whole pool."""
     from ..training.rounds import round_sizes
 
@@ -152,8 +162,8 @@ def round_terms(exp, method, L: float, x: int, y: float) -> list[Term]:
     e = float(p["preset"]["epochs"])
     terms = []
     for r in range(1, len(sizes)):
-        terms.append(Term(f"round {r} training", train_flops(n, L, sum(sizes[:r]), e)))
-        terms.append(Term(f"round {r} embedding", forward_flops(n, L, y)))
+        terms.append(Term(f"round {r} training", train_flops(n, L, sum(sizes[:r]), e), key + (r,)))
+        terms.append(Term(f"round {r} embedding", forward_flops(n, L, y), key + (r, "embed")))
     return terms
 
 
@@ -178,7 +188,7 @@ def estimate(exp, stats_dir="results/pools", tokens_per_row_fallback: float | No
                     score_cache[(sc, sm)] = scorer_terms(exp, sc, sm, pool, L, y, _scorer_params(exp, sc, pool))
                 terms += score_cache[(sc, sm)]
             if m.selector == "diverse_evol":
-                terms += round_terms(exp, m, L, int(x), y)
+                terms += round_terms(exp, m, L, int(x), y, ("round", pool, method, budget, seed))
             n = model_params(exp.models, bm)
             e = float(exp.presets[preset]["epochs"])
             sel = sum(t.flops for t in terms)
@@ -187,13 +197,21 @@ def estimate(exp, stats_dir="results/pools", tokens_per_row_fallback: float | No
                              examples=int(x), epochs=e, n_params=n, tokens_per_row=L, tokens_per_row_from=L_from,
                              selection_flops=sel, finetune_flops=ft, total_flops=sel + ft,
                              full_data_flops=train_flops(n, L, y, e),
-                             selection_detail="; ".join(f"{t.what}={t.flops:.3g}" for t in terms)))
-    df = pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
+                             selection_detail="; ".join(f"{t.what}={t.flops:.3g}" for t in terms), _terms=terms))
+    share: dict = {}
+    for r in rows:
+        for key in {t.key for t in r["_terms"]}:
+            share[key] = share.get(key, 0) + 1
+    for r in rows:
+        r["selection_flops_amortized"] = sum(t.flops / share[t.key] for t in r.pop("_terms"))
+        r["total_flops_amortized"] = r["selection_flops_amortized"] + r["finetune_flops"]
+    df = pd.DataFrame(rows, columns=ESTIMATE_COLUMNS + ["selection_flops_amortized", "total_flops_amortized"])
     if gpu_flops is not None:
         if gpu_flops <= 0:
             raise ValueError(f"--gpu-flops must be > 0 (sustained FLOP/s per GPU), got {gpu_flops}")
-        for c in ("selection", "finetune", "total"):
-            df[f"{c}_gpu_hours"] = df[f"{c}_flops"] / gpu_flops / 3600.0
+        for c in ("selection", "finetune", "total", "total_flops_amortized"):
+            name = c if c.endswith("amortized") else f"{c}_flops"
+            df[f"{c.replace('_flops', '')}_gpu_hours"] = df[name] / gpu_flops / 3600.0
         df["gpu_flops_per_s"] = gpu_flops
     return df
 
