@@ -84,3 +84,22 @@ def test_benchmark_bad_input(tmp_path):
     p.write_text(HEADER + "oops\t0\t5\t1\t1\t1\t0\t0\t1\t4\n")
     with pytest.raises(ValueError, match="row 1: field 's' is not a number"):
         read_benchmark(p)
+
+
+def test_prices_are_validated_at_parse_time():
+    from pathlib import Path
+
+    import yaml
+
+    from selectbench.config import check_config
+    from selectbench.errors import ConfigError
+
+    cfg = yaml.safe_load((Path(__file__).resolve().parent.parent / "config/demo.yaml").read_text())
+    cfg["report"]["prices"] = {"gpu_hour": 2.5, "cpu_core_hour": 0.01}
+    check_config(cfg)
+    cfg["report"]["prices"] = {"gpu_hours": 2.5}
+    with pytest.raises(ConfigError, match="unknown key 'gpu_hours'.*did you mean 'gpu_hour'"):
+        check_config(cfg)
+    cfg["report"]["prices"] = {"gpu_hour": -1}
+    with pytest.raises(ConfigError, match="report.prices.gpu_hour"):
+        check_config(cfg)
