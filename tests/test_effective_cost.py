@@ -37,6 +37,7 @@ def test_unit_score_averages_tasks_equally():
 
 def test_ratio_flag_amortized_and_gain():
     cost, measured, tidy = _tables()
+    tidy["seed"] = tidy["seed"].astype(float).astype(str)     # as tidy.csv is read back: "0.0"
     df = effective_cost(cost, measured, tidy, {"p": 100}, "random", ["full"]).set_index(["method", "seed"])
     ppl = df.loc[("ppl", "0")]
     assert ppl["full_training_usd"] == 20.0 and ppl["full_cost_from"].startswith("measured")

@@ -73,6 +73,21 @@ def test_tokens_per_row_from_stats(tmp_path):
     (tmp_path / "demo" / "stats.json").write_text('{"approx_tokens": {"total": {"0.5": 40.0}}}')
     df = estimate(check_config(_config("demo.yaml")), tmp_path)
     assert (df["tokens_per_row"] == 40.0).all() and df["tokens_per_row_from"].str.endswith("(median)").all()
+    (tmp_path / "demo" / "stats.json").write_text('{"approx_tokens": {"total": {"0.5": 40.0}}, '
+                                                  '"approx_tokens_mean": {"total": 55.5}}')
+    df = estimate(check_config(_config("demo.yaml")), tmp_path)
+    assert (df["tokens_per_row"] == 55.5).all() and df["tokens_per_row_from"].str.endswith("(mean)").all()
+
+
+def test_pool_stats_record_the_mean_tokens():
+    import pandas as pd
+
+    from selectbench.pools.stats import pool_stats
+
+    df = pd.DataFrame({"id": ["a", "b"], "source": ["s", "s"], "origin": ["f:1", "f:2"],
+                       "messages": [[{"role": "user", "content": "a b"}, {"role": "assistant", "content": "c"}],
+                                    [{"role": "user", "content": "d"}, {"role": "assistant", "content": "e f g"}]]})
+    assert pool_stats(df)["approx_tokens_mean"] == {"prompt": 1.5, "response": 2.0, "total": 3.5}
 
 
 def test_cli_estimate_demo(tmp_path, capsys):

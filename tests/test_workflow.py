@@ -137,9 +137,12 @@ def test_cost_and_selected_reports(run):
     eff = pd.read_csv(rep / "effective_cost.csv")
     assert set(keys + ["effective_cost_ratio", "selection_exceeds_full", "score"]) <= set(eff.columns)
     assert eff["effective_cost_ratio"].notna().all() and eff["full_cost_from"].str.startswith("measured").all()
+    assert eff["score"].notna().all() and eff.set_index("method").loc["random", "note"] == "baseline"
+    assert eff.set_index("method").loc["ppl_low", "baseline_score"] == eff.set_index("method").loc["random", "score"]
     assert (rep / "pareto.png").stat().st_size > 1000 and (rep / "selected_composition.png").stat().st_size > 1000
     modelled = pd.read_csv(rep / "cost_modelled.csv")
     assert len(modelled) == 5 and (modelled["finetune_flops"] > 0).all() and modelled["total_flops_tokens"].notna().all()
+    assert modelled["tokens_per_row_from"].str.endswith("stats.json (mean)").all()
     comp = pd.read_csv(rep / "selected_composition.csv")
     assert set(comp["method"]) == set(cfg["methods"])
     assert comp.groupby("method")["share"].sum().round(6).eq(1).all()

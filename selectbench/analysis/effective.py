@@ -26,9 +26,21 @@ def _keyed(df: pd.DataFrame, what: str) -> pd.DataFrame:
         raise ValueError(f"{what}: missing column(s) {', '.join(missing)}")
     df = df.copy()
     for k in KEYS:
-        df[k] = df[k].map(lambda v: "" if pd.isna(v) else str(int(v)) if isinstance(v, float) and v.is_integer()
-                          else str(v))
+        df[k] = df[k].map(_key_text)
     return df
+
+
+def _key_text(v) -> str:
+    """A key as text; integral numbers without a decimal part (a seed column holding NaN for
+    the base model is written as 0.0, 1.0 ... by pandas)."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    text = str(v)
+    try:
+        f = float(text)
+    except ValueError:
+        return text
+    return str(int(f)) if f.is_integer() else text
 
 
 def unit_scores(tidy: pd.DataFrame) -> pd.DataFrame:

@@ -75,13 +75,16 @@ def model_params(models: dict, name: str) -> int:
 
 def tokens_per_row(pool: str, stats_path, fallback: float | None) -> tuple[float, str]:
     """Mean tokens per row of a pool: its stats.json (approximate, model-independent tokens:
-    the mean when recorded, else the median of `approx_tokens.total`), else `fallback`."""
+    `approx_tokens_mean.total`; a stats.json written before that key existed: the median of
+    `approx_tokens.total`), else `fallback`."""
     path = Path(stats_path)
     if path.exists():
         with open(path) as fh:
-            total = json.load(fh).get("approx_tokens", {}).get("total", {})
-        if total.get("mean") is not None:
-            return float(total["mean"]), f"{path} (mean)"
+            stats = json.load(fh)
+        mean = (stats.get("approx_tokens_mean") or {}).get("total")
+        if mean is not None:
+            return float(mean), f"{path} (mean)"
+        total = stats.get("approx_tokens", {}).get("total", {})
         if total.get("0.5") is not None:
             return float(total["0.5"]), f"{path} (median)"
     if fallback is None:
