@@ -111,27 +111,64 @@ rule report_pareto:
         "../scripts/report_pareto.py"
 
 
-rule report_selected:
-    """What was selected: one analysis (composition, lengths, overlap, labels) of every selection."""
+rule report_selected_composition:
+    """What was selected: source composition of every selection against the pool and random."""
     input:
         selected_inputs(),
     output:
-        report("results/reports/selected_{analysis}.csv", category="What was selected",
-               caption="../report/selected_{analysis}.rst"),
-    wildcard_constraints:
-        analysis="composition|lengths|overlap|labels",
+        report("results/reports/selected_composition.csv", category="What was selected",
+               caption="../report/selected_composition.rst"),
     params:
-        analysis=lambda wc: wc.analysis,
+        analysis="composition",
         selections=selection_records(),
         pools=selected_pools(),
         baseline=config.get("report", {}).get("baseline_method"),
     log:
-        "logs/reports/selected_{analysis}.log",
+        "logs/reports/selected_composition.log",
     localrule: True
     conda:
         "../envs/selectbench.yaml"
     script:
         "../scripts/report_selected.py"
+
+
+use rule report_selected_composition as report_selected_lengths with:
+    output:
+        report("results/reports/selected_lengths.csv", category="What was selected",
+               caption="../report/selected_lengths.rst"),
+    params:
+        analysis="lengths",
+        selections=selection_records(),
+        pools=selected_pools(),
+        baseline=config.get("report", {}).get("baseline_method"),
+    log:
+        "logs/reports/selected_lengths.log",
+
+
+use rule report_selected_composition as report_selected_overlap with:
+    output:
+        report("results/reports/selected_overlap.csv", category="What was selected",
+               caption="../report/selected_overlap.rst"),
+    params:
+        analysis="overlap",
+        selections=selection_records(),
+        pools=selected_pools(),
+        baseline=config.get("report", {}).get("baseline_method"),
+    log:
+        "logs/reports/selected_overlap.log",
+
+
+use rule report_selected_composition as report_selected_labels with:
+    output:
+        report("results/reports/selected_labels.csv", category="What was selected",
+               caption="../report/selected_labels.rst"),
+    params:
+        analysis="labels",
+        selections=selection_records(),
+        pools=selected_pools(),
+        baseline=config.get("report", {}).get("baseline_method"),
+    log:
+        "logs/reports/selected_labels.log",
 
 
 rule report_selected_figure:
