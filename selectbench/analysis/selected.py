@@ -209,6 +209,8 @@ def plot_composition(comp: pd.DataFrame, out_path) -> None:
     for ax, pool in zip(axes[0], pools):
         d = comp[comp["pool"] == pool]
         mean = d.groupby(["method", "budget", "source"])["share"].mean().unstack("source").fillna(0.0)
+        base = set(d["baseline"].dropna()) if "baseline" in d else set()
+        mean = mean.iloc[sorted(range(len(mean)), key=lambda i: (mean.index[i][0] not in base, i))]  # baseline first
         first = d.drop_duplicates("source").set_index("source")["pool_share"]
         mean = pd.concat([pd.DataFrame([first.reindex(mean.columns).fillna(0.0).to_numpy()], columns=mean.columns,
                                        index=pd.MultiIndex.from_tuples([("(pool)", "all")])), mean])
