@@ -130,3 +130,16 @@ def test_shared_score_file_amortized(tmp_path):
     assert (ppl["selection_flops"] == one_pass).all()
     assert ppl["selection_flops_amortized"].to_numpy() == pytest.approx([one_pass / 8] * 8)
     assert df["selection_flops_amortized"].sum() == pytest.approx(one_pass)   # the job counted once in all
+
+
+def test_unknown_model_size_is_an_error_for_the_cli_and_a_note_in_the_report(tmp_path):
+    cfg = _config("demo.yaml")
+    cfg["models"]["hubby"] = {"hub": "org/model"}
+    cfg["methods"]["ppl_hub"] = {"scorer": "perplexity", "scorer_model": "hubby", "selector": "top_k"}
+    exp = check_config(cfg)
+    with pytest.raises(Exception, match="models.hubby: declare 'params_b'"):
+        estimate(exp, tmp_path, 100)
+    df = estimate(exp, tmp_path, 100, strict=False)
+    hub = df[df["method"] == "ppl_hub"]
+    assert hub["total_flops"].isna().all() and hub["note"].str.contains("models.hubby: declare 'params_b'").all()
+    assert df[df["method"] == "random"]["total_flops"].notna().all()

@@ -171,8 +171,10 @@ def round_terms(exp, method, L: float, x: int, y: float, key: tuple = ()) -> lis
 
 
 def estimate(exp, stats_dir="results/pools", tokens_per_row_fallback: float | None = None,
-             gpu_flops: float | None = None) -> pd.DataFrame:
-    """Modelled FLOPs of every fine-tuned unit of a config (nothing needs to have run)."""
+             gpu_flops: float | None = None, strict: bool = True) -> pd.DataFrame:
+    """Modelled FLOPs of every fine-tuned unit of a config (nothing needs to have run).
+    `strict=False` (the report rule): a unit whose model sizes are unknown gets empty FLOPs and
+    a `note` saying which `params_b` to declare, instead of an error."""
     from ..config import ALL
 
     rows = []
@@ -185,30 +187,40 @@ def estimate(exp, stats_dir="results/pools", tokens_per_row_fallback: float | No
                 continue
             m = exp.methods[method]
             x = y if budget == ALL else float(budget)
-            terms = []
-            for sc, sm in m.score_files():
-                if (sc, sm) not in score_cache:
-                    score_cache[(sc, sm)] = scorer_terms(exp, sc, sm, pool, L, y, _scorer_params(exp, sc, pool))
-                terms += score_cache[(sc, sm)]
-            if m.selector == "diverse_evol":
-                terms += round_terms(exp, m, L, int(x), y, ("round", pool, method, budget, seed))
-            n = model_params(exp.models, bm)
-            e = float(exp.presets[preset]["epochs"])
+            key = dict(pool=pool, base_model=bm, preset=preset, method=method, budget=budget, seed=seed,
+                       examples=int(x), epochs=float(exp.presets[preset]["epochs"]), tokens_per_row=L,
+                       tokens_per_row_from=L_from)
+            try:
+                terms = []
+                for sc, sm in m.score_files():
+                    if (sc, sm) not in score_cache:
+                        score_cache[(sc, sm)] = scorer_terms(exp, sc, sm, pool, L, y, _scorer_params(exp, sc, pool))
+                    terms += score_cache[(sc, sm)]
+                if m.selector == "diverse_evol":
+                    terms += round_terms(exp, m, L, int(x), y, ("round", pool, method, budget, seed))
+                n = model_params(exp.models, bm)
+            except ConfigError as err:
+                if strict:
+                    raise
+                rows.append(dict(key, note=str(err), _terms=[]))   # the report still renders; the row says why
+                continue
+            e = key["epochs"]
             sel = sum(t.flops for t in terms)
             ft = train_flops(n, L, x, e)
-            rows.append(dict(pool=pool, base_model=bm, preset=preset, method=method, budget=budget, seed=seed,
-                             examples=int(x), epochs=e, n_params=n, tokens_per_row=L, tokens_per_row_from=L_from,
-                             selection_flops=sel, finetune_flops=ft, total_flops=sel + ft,
+            rows.append(dict(key, n_params=n, selection_flops=sel, finetune_flops=ft, total_flops=sel + ft,
                              full_data_flops=train_flops(n, L, y, e),
-                             selection_detail="; ".join(f"{t.what}={t.flops:.3g}" for t in terms), _terms=terms))
+                             selection_detail="; ".join(f"{t.what}={t.flops:.3g}" for t in terms), _terms=terms,
+                             note=""))
     share: dict = {}
     for r in rows:
         for key in {t.key for t in r["_terms"]}:
             share[key] = share.get(key, 0) + 1
     for r in rows:
-        r["selection_flops_amortized"] = sum(t.flops / share[t.key] for t in r.pop("_terms"))
-        r["total_flops_amortized"] = r["selection_flops_amortized"] + r["finetune_flops"]
-    df = pd.DataFrame(rows, columns=ESTIMATE_COLUMNS + ["selection_flops_amortized", "total_flops_amortized"])
+        terms = r.pop("_terms")
+        if "selection_flops" in r:
+            r["selection_flops_amortized"] = sum(t.flops / share[t.key] for t in terms)
+            r["total_flops_amortized"] = r["selection_flops_amortized"] + r["finetune_flops"]
+    df = pd.DataFrame(rows, columns=ESTIMATE_COLUMNS + ["selection_flops_amortized", "total_flops_amortized", "note"])
     if gpu_flops is not None:
         if gpu_flops <= 0:
             raise ValueError(f"--gpu-flops must be > 0 (sustained FLOP/s per GPU), got {gpu_flops}")
@@ -233,7 +245,7 @@ def write_modelled_table(config: dict, cost_csv, gpu_flops: float, out_path,
     from ..config import check_config
     from ..io import atomic_write_text
 
-    model = estimate(check_config(config), stats_dir, None, gpu_flops)
+    model = estimate(check_config(config), stats_dir, None, gpu_flops, strict=False)
     keys = ["pool", "base_model", "preset", "method", "budget", "seed"]
     tok = pd.read_csv(cost_csv, dtype={"budget": str, "seed": str})
     missing = [c for c in keys + ["selection_flops", "finetune_flops", "total_flops"] if c not in tok.columns]
