@@ -155,6 +155,16 @@ def test_cost_and_selected_reports(run):
     assert set(labs["label"]) == {"defect"}
 
 
+def test_html_report_has_cost_and_selected_categories(run):
+    wd, _, cfg_path = run
+    res = snakemake(wd, cfg_path, "--report", str(wd / "report.html"))
+    assert "ERROR/" not in res.stdout + res.stderr          # every caption is valid RST
+    html = (wd / "report.html").read_text(errors="replace")
+    for name in ("What was selected", "effective_cost.csv", "pareto.png", "cost_measured.csv",
+                 "selected_overlap.csv"):
+        assert name in html, name
+
+
 def test_rerun_is_noop_and_params_change_reruns_downstream(run):
     wd, cfg, cfg_path = run
     res = snakemake(wd, cfg_path, "-n")
