@@ -167,7 +167,8 @@ def plot_pareto(eff: pd.DataFrame, out_path, baseline: str | None = "random", fu
         ax.set_xscale("log")
         ax.set_xlabel(f"total cost per unit, selection + training ({cost_col}, log scale)")
         ax.set_ylabel("average benchmark score")
-        ax.set_title(" / ".join(setup) + f"\n■ {baseline}   ★ full data   ● other methods", fontsize=9)
+        legend = (f"■ {baseline}   " if baseline else "") + "★ full data   ● other methods"
+        ax.set_title(" / ".join(setup) + "\n" + legend, fontsize=9)
     fig.tight_layout()
     with atomic_path(out_path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
