@@ -56,8 +56,13 @@ def eval_records():
     return [dict(u, task=t, path=f"{u['dir']}/{t}.json") for u in eval_units() for t in TASKS]
 
 
+COST_REPORTS = ["cost.csv", "cost_measured.csv", "cost_modelled.csv", "effective_cost.csv", "pareto.png"]
+SELECTED_REPORTS = ["selected_composition.csv", "selected_composition.png", "selected_lengths.csv",
+                    "selected_overlap.csv", "selected_labels.csv"]
+
+
 def report_targets():
-    names = ["tidy.csv", "summary.csv", "summary.png", "cost.csv"]
+    names = ["tidy.csv", "summary.csv", "summary.png", *COST_REPORTS, *SELECTED_REPORTS]
     names += ["significance.csv", "generalization.csv", "kendall_tau.png", "verdict.csv"]
     return expand("results/reports/{name}", name=names)
 
@@ -331,6 +336,11 @@ def resources_of(kind, key):
     return resource
 
 
+def score_gpus(scorer_model):
+    """GPUs a score job requests (none when the scorer uses no model)."""
+    return 0 if scorer_model == NO_MODEL else resource_value("score", "gpu")
+
+
 def threads_of(kind):
     return config["compute"]["resources"][kind]["threads"]
 
@@ -344,7 +354,8 @@ def cost_units():
     for u in EXP.finetune_units():
         pool, method = u[0], EXP.methods[u[3]]
         scores = [f"results/scores/{pool}/{sc}/{sm}.json" for sc, sm in method.score_files()]
-        out.append(dict(zip(UNIT_KEYS, u), metrics=f"results/checkpoints/{unit_path(*u)}/metrics.json",
+        out.append(dict(zip(UNIT_KEYS, u), jobs=unit_jobs(u, method),
+                        metrics=f"results/checkpoints/{unit_path(*u)}/metrics.json",
                         selection=f"results/selections/{pool}/{u[3]}/b{u[4]}/s{u[5]}.json",
                         selection_cost=f"results/selections/{pool}/{u[3]}/b{u[4]}/s{u[5]}.cost.json",
                         scores=scores, score_keys=[f"{sc}/{sm}" for sc, sm in method.score_files()],
@@ -402,3 +413,92 @@ def select_code(wildcards):
 
     return code_of("selectbench.selection.run",
                    SELECTORS.get(EXP.methods[wildcards.method].selector).fn.__module__)
+
+
+# ---------------------------------------------------------------- measured cost (benchmark TSVs)
+def _job(stage, benchmark, gpus):
+    return {"stage": stage, "benchmark": benchmark, "gpus": gpus}
+
+
+def unit_jobs(u, method):
+    """Every job whose Snakemake benchmark counts toward a fine-tuned unit, with its stage and
+    the GPUs it requests (computed by the same functions as the resources of those jobs)."""
+    pool, bm, preset, mname, budget, seed = u
+    jobs = []
+    for sc, sm in method.score_files():
+        jobs += [_job("selection", f, score_gpus(sm)) for f in score_benchmarks(pool, sc, sm)]
+        for k, v in scorer_params(sc, pool).items():
+            if k.endswith("_file") and isinstance(v, str) and v.startswith("results/warmups/"):
+                jobs.append(_job("selection", f"benchmarks/{v[len('results/'):].rstrip('/')}.tsv",
+                                 resource_value("finetune", "gpu")))
+    for d in pre_experienced_builds(method, pool):
+        name = d.split("/")[-1]
+        p = config["models"][name]["build"]["params"]
+        emb_model = p["embedding"].get("scorer_model", NO_MODEL)
+        jobs.append(_job("selection", f"benchmarks/models/{name}.tsv", resource_value("build_model", "gpu")))
+        jobs += [_job("selection", f, score_gpus(emb_model))
+                 for f in score_benchmarks(p["pool"], p["embedding"]["scorer"], emb_model)]
+    if method.selector in ROUND_SELECTORS:
+        rdir = f"benchmarks/rounds/{pool}/{mname}/b{budget}/s{seed}"
+        jobs.append(_job("selection", f"{rdir}/r0.tsv", 0))
+        jobs += [_job("selection", f"{rdir}/r{r}.tsv", resource_value("finetune", "gpu"))
+                 for r in range(1, int(method.params.get("rounds", 3)))]
+    jobs.append(_job("selection", f"benchmarks/selections/{pool}/{mname}/b{budget}/s{seed}.tsv", 0))
+    jobs.append(_job("training", f"benchmarks/checkpoints/{unit_path(*u)}.tsv", resource_value("finetune", "gpu")))
+    jobs.append(_job("evaluation", f"benchmarks/evals/{unit_path(*u)}.tsv", resource_value("evaluate", "gpu")))
+    return jobs
+
+
+def score_benchmarks(pool, scorer, scorer_model):
+    """Benchmark TSVs of a score file's job(s): one, or one per shard when the pool is sharded."""
+    stem = f"benchmarks/scores/{pool}/{scorer}/{scorer_model}"
+    n = len(score_shard_ranges(pool))
+    return [f"{stem}.shards/{i}.tsv" for i in range(n)] if n else [f"{stem}.tsv"]
+
+
+def cost_benchmarks():
+    return sorted({j["benchmark"] for u in cost_units() for j in u["jobs"]})
+
+
+def report_prices():
+    """$ per GPU-hour and per CPU core-hour (schema defaults, overridable in `report.prices`)."""
+    from selectbench.config import load_schema
+
+    props = load_schema()["properties"]["report"]["properties"]["prices"]["properties"]
+    given = config.get("report", {}).get("prices", {})
+    return {k: given.get(k, v["default"]) for k, v in props.items()}
+
+
+def full_methods():
+    return [name for name, m in EXP.methods.items() if m.selector == "full"]
+
+
+def pool_rows():
+    return {p: spec["rows"] for p, spec in config["pools"].items()}
+
+
+def pool_stats_files():
+    return [f"results/pools/{p}/stats.json" for p in EXP.pools]
+
+
+def selection_records():
+    """Every selection file with its keys (the 'what was selected' reports)."""
+    return [dict(pool=p, method=m, budget=b, seed=s, path=f"results/selections/{p}/{m}/b{b}/s{s}.json")
+            for p, m, b, s in EXP.selection_units()]
+
+
+def selected_pools():
+    """Per pool: its parquet and, when a method ranks by `length`, that score file (response tokens)."""
+    out = {}
+    for p in EXP.pools:
+        length = [f"results/scores/{p}/{sc}/{sm}.parquet" for m in EXP.methods.values()
+                  for sc, sm in m.score_files() if sc == "length"]
+        out[p] = {"path": f"results/pools/{p}/pool.parquet", "length_scores": length[0] if length else None}
+    return out
+
+
+def selected_inputs():
+    files = [r["path"] for r in selection_records()]
+    for spec in selected_pools().values():
+        files += [spec["path"]] + ([spec["length_scores"]] if spec["length_scores"] else [])
+    return files

@@ -4,8 +4,8 @@ rule report_tables:
         [r["path"] for r in eval_records()],
     output:
         tidy="results/reports/tidy.csv",
-        summary=report("results/reports/summary.csv", category="Results", caption="../report/summary.rst"),
-        figure=report("results/reports/summary.png", category="Results", caption="../report/figure.rst"),
+        summary=report("results/reports/summary.csv", category="4. Results", caption="../report/summary.rst"),
+        figure=report("results/reports/summary.png", category="4. Results", caption="../report/figure.rst"),
     params:
         records=eval_records(),
         baseline=config["report"]["baseline_method"],
@@ -24,7 +24,7 @@ rule report_cost:
     input:
         cost_inputs(),
     output:
-        report("results/reports/cost.csv", category="Cost", caption="../report/cost.rst"),
+        report("results/reports/cost.csv", category="5. Cost", caption="../report/cost.rst"),
     params:
         units=cost_units(),
         code=code_of("selectbench.analysis.cost"),
@@ -101,3 +101,167 @@ rule report_verdict:
         "../envs/selectbench.yaml"
     script:
         "../scripts/report_verdict.py"
+
+
+
+
+rule report_cost_measured:
+    """Snakemake benchmark TSVs → wall, CPU core-, GPU-hours, peak memory and price per unit and stage."""
+    input:
+        cost_benchmarks(),
+    output:
+        report("results/reports/cost_measured.csv", category="5. Cost", caption="../report/cost_measured.rst"),
+    params:
+        units=cost_units(),
+        prices=report_prices(),
+        code=code_of("selectbench.analysis.cost"),
+    log:
+        "logs/reports/cost_measured.log",
+    localrule: True
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/report_cost_measured.py"
+
+
+rule report_cost_modelled:
+    """The fixed-length FLOPs model (2503.01807) of every unit, beside the token-based FLOPs."""
+    input:
+        cost="results/reports/cost.csv",
+        stats=pool_stats_files(),
+    output:
+        report("results/reports/cost_modelled.csv", category="5. Cost", caption="../report/cost_modelled.rst"),
+    params:
+        config=config,
+        gpu_flops=config["report"]["gpu_flops"],
+        code=code_of("selectbench.analysis.flops"),
+    log:
+        "logs/reports/cost_modelled.log",
+    localrule: True
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/report_cost_modelled.py"
+
+
+rule report_effective_cost:
+    """(Selection + training on the subset) ÷ training on the full pool, and score gained per $ over random."""
+    input:
+        cost="results/reports/cost.csv",
+        measured="results/reports/cost_measured.csv",
+        tidy="results/reports/tidy.csv",
+    output:
+        report("results/reports/effective_cost.csv", category="5. Cost", caption="../report/effective_cost.rst"),
+    params:
+        pool_rows=pool_rows(),
+        baseline=config.get("report", {}).get("baseline_method"),
+        full_methods=full_methods(),
+        code=code_of("selectbench.analysis.effective"),
+    log:
+        "logs/reports/effective_cost.log",
+    localrule: True
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/report_effective_cost.py"
+
+
+rule report_pareto:
+    """Average benchmark score against total cost (log scale), the frontier shaded (2503.01807 Fig. 1)."""
+    input:
+        "results/reports/effective_cost.csv",
+    output:
+        report("results/reports/pareto.png", category="5. Cost", caption="../report/pareto.rst"),
+    params:
+        baseline=config.get("report", {}).get("baseline_method"),
+        full_methods=full_methods(),
+        code=code_of("selectbench.analysis.effective"),
+    log:
+        "logs/reports/pareto.log",
+    localrule: True
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/report_pareto.py"
+
+
+rule report_selected_composition:
+    """What was selected: source composition of every selection against the pool and random."""
+    input:
+        selected_inputs(),
+    output:
+        report("results/reports/selected_composition.csv", category="6. What was selected",
+               caption="../report/selected_composition.rst"),
+    params:
+        analysis="composition",
+        selections=selection_records(),
+        pools=selected_pools(),
+        baseline=config.get("report", {}).get("baseline_method"),
+        code=code_of("selectbench.analysis.selected"),
+    log:
+        "logs/reports/selected_composition.log",
+    localrule: True
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/report_selected.py"
+
+
+use rule report_selected_composition as report_selected_lengths with:
+    output:
+        report("results/reports/selected_lengths.csv", category="6. What was selected",
+               caption="../report/selected_lengths.rst"),
+    params:
+        analysis="lengths",
+        selections=selection_records(),
+        pools=selected_pools(),
+        baseline=config.get("report", {}).get("baseline_method"),
+        code=code_of("selectbench.analysis.selected"),
+    log:
+        "logs/reports/selected_lengths.log",
+
+
+use rule report_selected_composition as report_selected_overlap with:
+    output:
+        report("results/reports/selected_overlap.csv", category="6. What was selected",
+               caption="../report/selected_overlap.rst"),
+    params:
+        analysis="overlap",
+        selections=selection_records(),
+        pools=selected_pools(),
+        baseline=config.get("report", {}).get("baseline_method"),
+        code=code_of("selectbench.analysis.selected"),
+    log:
+        "logs/reports/selected_overlap.log",
+
+
+use rule report_selected_composition as report_selected_labels with:
+    output:
+        report("results/reports/selected_labels.csv", category="6. What was selected",
+               caption="../report/selected_labels.rst"),
+    params:
+        analysis="labels",
+        selections=selection_records(),
+        pools=selected_pools(),
+        baseline=config.get("report", {}).get("baseline_method"),
+        code=code_of("selectbench.analysis.selected"),
+    log:
+        "logs/reports/selected_labels.log",
+
+
+rule report_selected_figure:
+    """Stacked bars of source shares: the pool, then every method and budget (2503.01807 Figs. 6–7)."""
+    input:
+        "results/reports/selected_composition.csv",
+    output:
+        report("results/reports/selected_composition.png", category="6. What was selected",
+               caption="../report/selected_figure.rst"),
+    params:
+        code=code_of("selectbench.analysis.selected"),
+    log:
+        "logs/reports/selected_figure.log",
+    localrule: True
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/report_selected_figure.py"

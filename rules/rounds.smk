@@ -12,6 +12,8 @@ rule diverse_evol_init:
     log:
         "logs/rounds/{pool}/{method}/b{budget}/s{seed}/r0.log",
     threads: threads_of("select")
+    benchmark:
+        "benchmarks/rounds/{pool}/{method}/b{budget}/s{seed}/r0.tsv"
     resources:
         gpu=resources_of("select", "gpu"),
         mem_mb=resources_of("select", "mem_mb"),

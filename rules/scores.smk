@@ -24,7 +24,7 @@ rule score:
         pool=UNSHARDED_POOLS,
     threads: threads_of("score")
     resources:
-        gpu=lambda wc: 0 if wc.scorer_model == NO_MODEL else resource_value("score", "gpu", wc),
+        gpu=lambda wc: score_gpus(wc.scorer_model),
         mem_mb=resources_of("score", "mem_mb"),
         runtime=resources_of("score", "runtime"),
     conda:

@@ -17,6 +17,8 @@ rule select:
     log:
         "logs/selections/{pool}/{method}/b{budget}/s{seed}.log",
     threads: threads_of("select")
+    benchmark:
+        "benchmarks/selections/{pool}/{method}/b{budget}/s{seed}.tsv"
     resources:
         gpu=resources_of("select", "gpu"),
         mem_mb=resources_of("select", "mem_mb"),

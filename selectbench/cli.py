@@ -10,6 +10,8 @@
     selectbench generalization TIDY.csv -o OUT.csv rankings across setups, Kendall's τ, win rates
     selectbench verdict SIG.csv GEN.csv -o OUT.csv the report's front-page table
     selectbench readme-table SUMMARY.csv      the README's demo results table (Markdown)
+    selectbench cost estimate CONFIG -o OUT.csv [--tokens-per-row N] [--gpu-flops F]
+                                              modelled FLOPs (and GPU-hours) of every unit, before running
 """
 
 from __future__ import annotations
@@ -192,6 +194,24 @@ def _add_significance_args(p) -> None:
                    help="benchmark JSONs laid out like results/evals: adds the paired per-example bootstrap")
 
 
+def _cost_estimate(path: str, out: str, tokens_per_row: float | None, gpu_flops: float | None,
+                   stats_dir: str) -> None:
+    from .analysis.flops import estimate
+    from .config import load_config
+    from .io import atomic_write_text
+
+    if not out.endswith(".csv"):
+        raise ValueError(f"-o {out}: the estimate is written as CSV; give a path ending in .csv")
+    df = estimate(load_config(path), stats_dir, tokens_per_row, gpu_flops)
+    atomic_write_text(df.to_csv(index=False), out)
+    total = df["total_flops_amortized"].sum()
+    msg = (f"{out}: {len(df)} unit(s), {total:.3g} FLOPs in all, each shared job counted once "
+           f"(selection {df['selection_flops_amortized'].sum():.3g})")
+    if gpu_flops:
+        msg += f", {df['total_amortized_gpu_hours'].sum():.4g} GPU-hours at {gpu_flops:.3g} FLOP/s per GPU"
+    print(msg)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="selectbench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -236,6 +256,16 @@ def main(argv=None) -> int:
     p.add_argument("--baseline", default="random")
     p = sub.add_parser("readme-table", help="print the README's demo results table from summary.csv")
     p.add_argument("summary")
+    p = sub.add_parser("cost", help="cost models")
+    csub = p.add_subparsers(dest="cost_cmd", required=True)
+    p = csub.add_parser("estimate", help="modelled FLOPs of every fine-tuned unit of a config, before running")
+    p.add_argument("config")
+    p.add_argument("-o", "--output", required=True, help="CSV to write")
+    p.add_argument("--tokens-per-row", type=float, default=None,
+                   help="mean tokens per pool row when results/pools/POOL/stats.json does not exist")
+    p.add_argument("--gpu-flops", type=float, default=None,
+                   help="sustained FLOP/s per GPU: adds GPU-hour columns (e.g. 4e14 for an H100 at ~40%% MFU)")
+    p.add_argument("--stats-dir", default="results/pools", help="where normalized pools' stats.json live")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "list":
@@ -256,6 +286,8 @@ def main(argv=None) -> int:
             _verdict(args)
         elif args.cmd == "readme-table":
             _readme_table(args)
+        elif args.cmd == "cost":
+            _cost_estimate(args.config, args.output, args.tokens_per_row, args.gpu_flops, args.stats_dir)
     except (SelectbenchError, ValueError, FileNotFoundError) as e:
         print(f"selectbench: error: {e}", file=sys.stderr)
         return 1

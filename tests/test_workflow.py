@@ -159,6 +159,46 @@ def test_significance_generalization_verdict_reports(run, tmp_path):
     assert "System Message" not in text                   # every caption renders cleanly
 
 
+def test_cost_and_selected_reports(run):
+    wd, cfg, _ = run
+    rep = wd / "results/reports"
+    keys = ["pool", "base_model", "preset", "method", "budget", "seed"]
+    measured = pd.read_csv(rep / "cost_measured.csv")
+    assert len(measured) == 5 and (measured["training_wall_h"] > 0).all() and (measured["evaluation_wall_h"] > 0).all()
+    assert (measured["selection_jobs"] >= 1).all()          # every unit's select job is measured
+    scored = measured[measured["method"].isin(["longest", "ppl_low"])]
+    assert (scored["selection_jobs"] == 2).all() and (scored["selection_cpu_core_h"] > 0).all()
+    eff = pd.read_csv(rep / "effective_cost.csv")
+    assert set(keys + ["effective_cost_ratio", "selection_exceeds_full", "score"]) <= set(eff.columns)
+    assert eff["effective_cost_ratio"].notna().all() and eff["full_cost_from"].str.startswith("measured").all()
+    assert eff["score"].notna().all() and eff.set_index("method").loc["random", "note"] == "baseline"
+    assert eff.set_index("method").loc["ppl_low", "baseline_score"] == eff.set_index("method").loc["random", "score"]
+    assert (rep / "pareto.png").stat().st_size > 1000 and (rep / "selected_composition.png").stat().st_size > 1000
+    modelled = pd.read_csv(rep / "cost_modelled.csv")
+    assert len(modelled) == 5 and (modelled["finetune_flops"] > 0).all() and modelled["total_flops_tokens"].notna().all()
+    assert modelled["tokens_per_row_from"].str.endswith("stats.json (mean)").all()
+    comp = pd.read_csv(rep / "selected_composition.csv")
+    assert set(comp["method"]) == set(cfg["methods"])
+    assert comp.groupby("method")["share"].sum().round(6).eq(1).all()
+    lengths = pd.read_csv(rep / "selected_lengths.csv")
+    assert lengths["length_from"].str.contains("length/tiny.parquet").all()
+    longest = lengths.set_index("method")
+    assert longest.loc["longest", "mean"] > longest.loc["(pool)", "mean"]
+    assert len(pd.read_csv(rep / "selected_overlap.csv")) == 6    # 4 budgeted methods at budget 40: 6 pairs
+    labs = pd.read_csv(rep / "selected_labels.csv")
+    assert set(labs["label"]) == {"defect"}
+
+
+def test_html_report_has_cost_and_selected_categories(run):
+    wd, _, cfg_path = run
+    res = snakemake(wd, cfg_path, "--report", str(wd / "report.html"))
+    assert "ERROR/" not in res.stdout + res.stderr          # every caption is valid RST
+    html = (wd / "report.html").read_text(errors="replace")
+    for name in ("What was selected", "effective_cost.csv", "pareto.png", "cost_measured.csv",
+                 "selected_overlap.csv"):
+        assert name in html, name
+
+
 def test_rerun_is_noop_and_params_change_reruns_downstream(run):
     wd, cfg, cfg_path = run
     res = snakemake(wd, cfg_path, "-n")

@@ -62,3 +62,90 @@ def write_cost_table(units: list[dict], out_path) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     atomic_write_text(df.to_csv(index=False), out_path)
     return df
+
+
+# ---------------------------------------------------------------- measured (Snakemake benchmark TSVs)
+STAGES = ("selection", "training", "evaluation")
+BENCH_COLUMNS = ("s", "max_rss", "cpu_time")
+DEFAULT_PRICES = {"gpu_hour": 4.10, "cpu_core_hour": 0.0425}
+
+
+def read_benchmark(path) -> dict:
+    """One Snakemake benchmark TSV → {wall_s, cpu_s, max_rss_mb} (mean over `repeat` rows;
+    'NA' readings, which Snakemake writes for jobs too short to sample, count as 0 / unknown)."""
+    try:
+        df = pd.read_csv(path, sep="\t")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: benchmark file missing (the job ran before it had a "
+                                "`benchmark:`; rerun it with --forcerun)") from None
+    missing = [c for c in BENCH_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: not a Snakemake benchmark TSV: no column {', '.join(map(repr, missing))}")
+    if df.empty:
+        raise ValueError(f"{path}: benchmark file has no rows")
+    num = df[list(BENCH_COLUMNS)].apply(pd.to_numeric, errors="coerce")
+    if num["s"].isna().any():
+        raise ValueError(f"{path}: row {int(num['s'].isna().to_numpy().argmax()) + 1}: field 's' is not a number")
+    rss = num["max_rss"].mean()
+    return {"wall_s": float(num["s"].mean()), "cpu_s": float(num["cpu_time"].fillna(0.0).mean()),
+            "max_rss_mb": float(rss) if pd.notna(rss) else float("nan")}
+
+
+def measured_table(units: list[dict], prices: dict | None = None) -> pd.DataFrame:
+    """Per fine-tuned unit: wall hours, CPU core-hours (measured CPU time), GPU-hours (wall ×
+    GPUs the rule requested), peak RSS and price, per stage (selection / training / evaluation).
+
+    `units`: unit keys + `jobs`: [{stage, benchmark, gpus}]. A job read by several units (a score
+    file shared by budgets and seeds, a selection shared by base models and presets) counts in
+    full on each of them (`*_attributed`) and divided by the number of units that read it
+    (`*_amortized`).
+    """
+    prices = {**DEFAULT_PRICES, **(prices or {})}
+    share: dict[str, int] = {}
+    for u in units:
+        for j in {j["benchmark"] for j in u["jobs"]}:
+            share[j] = share.get(j, 0) + 1
+    cache: dict[str, dict] = {}
+    rows = []
+    for u in units:
+        row = {k: u[k] for k in KEYS}
+        seen = set()
+        for stage in STAGES:
+            acc = dict(wall_h=0.0, cpu_core_h=0.0, gpu_h=0.0, wall_h_am=0.0, cpu_core_h_am=0.0, gpu_h_am=0.0)
+            rss, n = [], 0
+            for j in u["jobs"]:
+                if j["stage"] != stage or j["benchmark"] in seen:
+                    continue
+                seen.add(j["benchmark"])
+                if j["benchmark"] not in cache:
+                    cache[j["benchmark"]] = read_benchmark(j["benchmark"])
+                b, k = cache[j["benchmark"]], share[j["benchmark"]]
+                wall, cpu, gpu = b["wall_s"] / 3600, b["cpu_s"] / 3600, b["wall_s"] * float(j["gpus"]) / 3600
+                acc["wall_h"] += wall
+                acc["cpu_core_h"] += cpu
+                acc["gpu_h"] += gpu
+                acc["wall_h_am"] += wall / k
+                acc["cpu_core_h_am"] += cpu / k
+                acc["gpu_h_am"] += gpu / k
+                rss.append(b["max_rss_mb"])
+                n += 1
+            for suffix, tag in (("", ""), ("_amortized", "_am")):
+                row[f"{stage}_wall_h{suffix}"] = acc[f"wall_h{tag}"]
+                row[f"{stage}_cpu_core_h{suffix}"] = acc[f"cpu_core_h{tag}"]
+                row[f"{stage}_gpu_h{suffix}"] = acc[f"gpu_h{tag}"]
+                row[f"{stage}_usd{suffix}"] = (acc[f"gpu_h{tag}"] * prices["gpu_hour"]
+                                               + acc[f"cpu_core_h{tag}"] * prices["cpu_core_hour"])
+            known = [r for r in rss if r == r]
+            row[f"{stage}_peak_rss_mb"] = max(known) if known else float("nan")
+            row[f"{stage}_jobs"] = n
+        for suffix in ("", "_amortized"):   # selection + training (evaluation is the same for every method)
+            row[f"total_usd{suffix}"] = row[f"selection_usd{suffix}"] + row["training_usd"]
+        row["price_gpu_hour"], row["price_cpu_core_hour"] = prices["gpu_hour"], prices["cpu_core_hour"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_measured_table(units: list[dict], prices: dict | None, out_path) -> pd.DataFrame:
+    df = measured_table(units, prices)
+    atomic_write_text(df.to_csv(index=False), out_path)
+    return df

@@ -93,6 +93,11 @@ def pool_stats(df: pd.DataFrame) -> dict:
             "response": quantiles(response),
             "total": quantiles(p + r for p, r in zip(prompt, response)),
         },
+        "approx_tokens_mean": {   # the cost model's L (selectbench cost estimate)
+            "prompt": round(float(np.mean(prompt)), 3) if prompt else None,
+            "response": round(float(np.mean(response)), 3) if response else None,
+            "total": round(float(np.mean(prompt) + np.mean(response)), 3) if prompt else None,
+        },
         "labels": {
             c: dict(sorted(Counter(_label_key(v) for v in df[c]).items())) for c in labels
         },
