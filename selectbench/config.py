@@ -27,10 +27,12 @@ GENERATORS = {
                              "intermediate_size", "max_position", "pretrain_docs",
                              "pretrain_steps", "batch_size", "seq_len", "lr", "seed"},
               "pre_experienced": {"base_model", "pool", "embedding", "clusters", "per_cluster",
-                                  "preset", "seed"}},
+                                  "preset", "seed", "sampling", "low_pct", "high_pct", "batch_size",
+                                  "max_length"}},
     "tasks": {"demo_tasks": {"seed", "n_per_task"}},
     "queries": {"demo_queries": {"seed", "n_per_task", "per_task"}},
 }
+PRE_EXPERIENCED_REQUIRED = {"base_model", "pool", "embedding", "clusters", "per_cluster", "preset", "seed"}
 NO_MODEL = "none"   # scorer_model wildcard value of scorers that need no model
 ALL = "all"         # budget wildcard value of methods that take the whole pool
 
@@ -178,7 +180,7 @@ def check_config(config: dict) -> Experiment:
         b = m.get("build")
         if b and b["generator"] == "pre_experienced":
             p, where = b["params"], f"models.{name}.build.params"
-            missing = GENERATORS["model"]["pre_experienced"] - p.keys()
+            missing = PRE_EXPERIENCED_REQUIRED - p.keys()
             if missing:
                 raise ConfigError(f"{where}: missing {', '.join(sorted(missing))}")
             if p["base_model"] not in models or p["base_model"] == name:
@@ -186,6 +188,9 @@ def check_config(config: dict) -> Experiment:
             if p["pool"] not in config["pools"]:
                 raise ConfigError(f"{where}.pool: {unknown('pool', str(p['pool']), config['pools'])}")
             _check_preset_dict(p["preset"], f"{where}.preset")
+            if p.get("sampling", "percentile") not in ("percentile", "uniform"):
+                raise ConfigError(f"{where}.sampling: 'percentile' (Cherry's data_by_cluster.py) or 'uniform' "
+                                  f"(got {p['sampling']!r})")
     for name, p in config["pools"].items():
         _check_build("pool", p.get("build"), f"pools.{name}")
         for i, src in enumerate(p["sources"]):
