@@ -94,7 +94,25 @@ def raw_pool_input(wildcards):
     p = config["pools"][wildcards.pool]
     if "build" in p:
         return [f"results/raw/{wildcards.pool}"]
-    return [s["path"] for s in p["sources"] if "path" in s]
+    return [s["path"] for s in p.get("sources", []) if "path" in s]
+
+
+def derived_pools():
+    return [p for p, spec in config["pools"].items() if "derive" in spec]
+
+
+def derived_pool_regex():
+    """Wildcard constraint of derive_pool: exactly the derived pools (never matches if none)."""
+    import re
+
+    names = derived_pools()
+    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
+
+def derive_parents(wildcards):
+    from selectbench.pools.derive import parents_of
+
+    return [f"results/pools/{p}/pool.parquet" for p in parents_of(config["pools"][wildcards.pool]["derive"])]
 
 
 def built_pools():

@@ -165,6 +165,34 @@ def _check_preset_dict(preset, where: str) -> None:
     _check_preset(preset, where)
 
 
+def _check_derived(name: str, pools: dict) -> None:
+    """A derived pool names existing, non-circular parents; its declared rows fit the subsample."""
+    where = f"pools.{name}.derive"
+    d = pools[name]["derive"]
+    parents = [d["from"]] if isinstance(d["from"], str) else list(d["from"])
+    for parent in parents:
+        if parent not in pools or parent == name:
+            raise ConfigError(f"{where}.from: {unknown('pool', parent, set(pools) - {name})}")
+    seen, stack = {name}, list(parents)
+    while stack:
+        p = stack.pop()
+        if p == name:
+            raise ConfigError(f"{where}.from: pool '{name}' derives from itself (through {', '.join(parents)})")
+        if p in seen or "derive" not in pools.get(p, {}):
+            continue
+        seen.add(p)
+        nxt = pools[p]["derive"]["from"]
+        stack.extend([nxt] if isinstance(nxt, str) else nxt)
+    sub = d.get("subsample")
+    want = sum(sub.values()) if isinstance(sub, dict) else sub
+    if want is not None and want != pools[name]["rows"]:
+        raise ConfigError(f"pools.{name}.rows: declared {pools[name]['rows']}, but derive.subsample gives {want}")
+    if isinstance(sub, int) and d.get("sources") is None:
+        parent_rows = sum(pools[p]["rows"] for p in parents)
+        if sub > parent_rows:
+            raise ConfigError(f"{where}.subsample: {sub} rows from {parent_rows} declared parent rows")
+
+
 def check_config(config: dict) -> Experiment:
     """Validate a config dict at parse time and return the typed experiment."""
     from .scoring import SCORERS
@@ -193,7 +221,9 @@ def check_config(config: dict) -> Experiment:
                                   f"(got {p['sampling']!r})")
     for name, p in config["pools"].items():
         _check_build("pool", p.get("build"), f"pools.{name}")
-        for i, src in enumerate(p["sources"]):
+        if "derive" in p:
+            _check_derived(name, config["pools"])
+        for i, src in enumerate(p.get("sources", [])):
             if p.get("build") and "path" in src and not src["path"].startswith(f"results/raw/{name}/"):
                 raise ConfigError(f"pools.{name}.sources[{i}].path: a built pool's files live under "
                                   f"results/raw/{name}/ (got '{src['path']}')")
