@@ -57,4 +57,8 @@ def make_query_set(build: dict, out_path) -> int:
         from .demo.queries import write_demo_queries
 
         return write_demo_queries(out_path, **build["params"])
+    if build["generator"] == "lm_eval_fewshot":
+        from .evaluation.fewshot_queries import write_lm_eval_queries
+
+        return write_lm_eval_queries(out_path, **build["params"])
     raise ConfigError(f"unknown query-set generator '{build['generator']}'")

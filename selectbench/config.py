@@ -30,7 +30,8 @@ GENERATORS = {
                                   "preset", "seed", "sampling", "low_pct", "high_pct", "batch_size",
                                   "max_length"}},
     "tasks": {"demo_tasks": {"seed", "n_per_task"}},
-    "queries": {"demo_queries": {"seed", "n_per_task", "per_task"}},
+    "queries": {"demo_queries": {"seed", "n_per_task", "per_task"},
+                "lm_eval_fewshot": {"tasks", "include_path"}},
 }
 PRE_EXPERIENCED_REQUIRED = {"base_model", "pool", "embedding", "clusters", "per_cluster", "preset", "seed"}
 NO_MODEL = "none"   # scorer_model wildcard value of scorers that need no model
