@@ -19,6 +19,7 @@ FORMATS = (
     "sharegpt",
     "messages",
     "instances",
+    "dolly",
     "auto",
 )
 
@@ -137,6 +138,14 @@ def alpaca(row: dict) -> Converted:
     return [(None, _exchange(_with_input(instruction, input_text), output))]
 
 
+def dolly(row: dict) -> Converted:
+    """{instruction, context?, response} (databricks-dolly-15k) → user (instruction [+ context]) / assistant."""
+    instruction = _required_text(row, "instruction", "instruction")
+    context = _optional_text(row, "context", "context")
+    response = _required_text(row, "response", "response")
+    return [(None, _exchange(_with_input(instruction, context), response))]
+
+
 def prompt_completion(row: dict) -> Converted:
     """{prompt, completion} → user / assistant."""
     prompt = _required_text(row, "prompt", "prompt")
@@ -187,6 +196,7 @@ CONVERTERS: dict[str, Callable[[dict], Converted]] = {
     "sharegpt": sharegpt,
     "messages": messages,
     "instances": instances,
+    "dolly": dolly,
 }
 
 
@@ -201,6 +211,8 @@ def detect(row: dict) -> str:
         return "instances"
     if {"instruction", "output"} <= keys:
         return "alpaca"
+    if {"instruction", "response"} <= keys:
+        return "dolly"
     if {"prompt", "completion"} <= keys:
         return "prompt_completion"
     if {"question", "answer"} <= keys:
