@@ -62,8 +62,17 @@ def assert_names(exc: pytest.ExceptionInfo, file: str, row: int | None, field: s
 
 def test_formats_tuple():
     assert FORMATS == (
-        "alpaca", "prompt_completion", "question_answer", "sharegpt", "messages", "instances", "dolly", "auto",
+        "alpaca", "prompt_completion", "question_answer", "sharegpt", "messages", "instances", "dolly", "wildchat", "auto",
     )
+
+
+def test_wildchat_conversation_field(tmp_path):
+    rows = [{"conversation_hash": "h", "conversation": [
+        {"role": "user", "content": "Hi", "language": "English", "turn_identifier": 1},
+        {"role": "assistant", "content": "Hello!", "language": "English", "turn_identifier": 1}]}]
+    df = load_rows(tmp_path, "wildchat", rows)
+    assert df["messages"].tolist() == [user_assistant("Hi", "Hello!")]
+    assert load_rows(tmp_path, "auto", rows, name="auto.jsonl")["messages"].tolist() == df["messages"].tolist()
 
 
 def test_dolly_with_and_without_context(tmp_path):

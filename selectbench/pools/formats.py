@@ -20,6 +20,7 @@ FORMATS = (
     "messages",
     "instances",
     "dolly",
+    "wildchat",
     "auto",
 )
 
@@ -146,6 +147,11 @@ def dolly(row: dict) -> Converted:
     return [(None, _exchange(_with_input(instruction, context), response))]
 
 
+def wildchat(row: dict) -> Converted:
+    """{conversation: [{role, content, ...}]} (allenai/WildChat-1M) → all turns (other turn keys ignored)."""
+    return [(None, _turns(row, "conversation", "role", "content", {r: r for r in ROLES}))]
+
+
 def prompt_completion(row: dict) -> Converted:
     """{prompt, completion} → user / assistant."""
     prompt = _required_text(row, "prompt", "prompt")
@@ -197,6 +203,7 @@ CONVERTERS: dict[str, Callable[[dict], Converted]] = {
     "messages": messages,
     "instances": instances,
     "dolly": dolly,
+    "wildchat": wildchat,
 }
 
 
@@ -207,6 +214,8 @@ def detect(row: dict) -> str:
         return "messages"
     if "conversations" in keys:
         return "sharegpt"
+    if "conversation" in keys:
+        return "wildchat"
     if {"instruction", "instances"} <= keys:
         return "instances"
     if {"instruction", "output"} <= keys:
