@@ -39,7 +39,7 @@ def eval_units():
         units.append(dict(pool=pool, base_model=bm, preset=preset, method=method, budget=budget,
                           seed=seed, dir=f"results/evals/{unit_path(pool, bm, preset, method, budget, seed)}"))
     if config["evaluation"].get("evaluate_base", True):
-        for pool in EXP.pools:
+        for pool in EXP.selected_pools:
             for bm in EXP.base_models:
                 for preset in EXP.presets:
                     units.append(dict(pool=pool, base_model=bm, preset=preset, method="base",

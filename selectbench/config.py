@@ -84,14 +84,19 @@ class Experiment:
         spec = SELECTORS.get(self.methods[method].selector)
         return (ALL,) if not spec.uses_budget else tuple(str(b) for b in self.budgets)
 
+    @property
+    def selected_pools(self) -> list[str]:
+        """Pools the methods select from (a pool with `select: false` only feeds derived pools)."""
+        return [p for p, spec in self.pools.items() if spec.get("select", True)]
+
     def selection_units(self):
         """(pool, method, budget, seed) for every selected-index file."""
-        return [(p, m, b, s) for p in self.pools for m in self.methods
+        return [(p, m, b, s) for p in self.selected_pools for m in self.methods
                 for b in self.budgets_of(m) for s in self.seeds]
 
     def score_units(self):
         """(pool, scorer, scorer_model) for every score file."""
-        return sorted({(p, sc, sm) for p in self.pools
+        return sorted({(p, sc, sm) for p in self.selected_pools
                        for m in self.methods.values() for sc, sm in m.score_files()})
 
     def finetune_units(self):
@@ -301,8 +306,11 @@ def check_config(config: dict) -> Experiment:
         if b <= 0:
             raise ConfigError(f"budgets: budget {b} must be > 0")
         for pname, p in config["pools"].items():
-            if b > p["rows"]:
+            if p.get("select", True) and b > p["rows"]:
                 raise ConfigError(f"budgets: budget {b} is larger than pool '{pname}' ({p['rows']} rows)")
+
+    if not any(p.get("select", True) for p in config["pools"].values()):
+        raise ConfigError("pools: every pool has select: false; nothing to select from")
 
     baseline = config.get("report", {}).get("baseline_method")
     if baseline is not None and baseline not in methods:
