@@ -170,14 +170,16 @@ def selection_embeddings(wildcards):
     return [f"results/scores/{wildcards.pool}/{m.embedding[0]}/{m.embedding[1]}.parquet"]
 
 
-ROUND_SELECTORS = ("diverse_evol",)
+ROUND_SELECTORS = ("diverse_evol", "mods")
 
 
 def selection_rounds(wildcards):
-    """The last round's selection of a method that trains between rounds (DiverseEvol)."""
+    """The last round's selection of a method that trains between rounds (DiverseEvol, MoDS)."""
     m = EXP.methods[wildcards.method]
     if m.selector not in ROUND_SELECTORS:
         return []
+    if m.selector == "mods":
+        return [f"results/rounds/{wildcards.pool}/{wildcards.method}/b{wildcards.budget}/s{wildcards.seed}/mods.json"]
     last = int(m.params.get("rounds", 3)) - 1
     return [f"results/rounds/{wildcards.pool}/{wildcards.method}/b{wildcards.budget}/s{wildcards.seed}/r{last}.json"]
 
@@ -189,6 +191,10 @@ def round_previous(wildcards):
 
 def round_base_model(wildcards):
     return EXP.methods[wildcards.method].params["base_model"]
+
+
+def mods_reward_model(wildcards):
+    return EXP.methods[wildcards.method].scorer_model
 
 
 def build_inputs(wildcards):
