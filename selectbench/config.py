@@ -272,6 +272,12 @@ def check_config(config: dict) -> Experiment:
                 raise ConfigError(f"{where}.scorer_model: {unknown('model', smodel, models)}")
         elif m.get("scorer_model"):
             raise ConfigError(f"{where}: 'scorer_model' without a 'scorer'")
+        if m["selector"] == "mods":
+            if scorer != "reward":
+                raise ConfigError(f"{where}: selector 'mods' filters by a reward model; use 'scorer: reward'")
+            for key in ("base_model", "preset"):
+                if key not in m.get("params", {}):
+                    raise ConfigError(f"{where}.params: selector 'mods' needs '{key}' (the seed model's training)")
         emb = m.get("embedding")
         if sel.needs_embeddings and not emb:
             raise ConfigError(f"{where}: selector '{m['selector']}' needs an 'embedding: {{scorer, scorer_model}}'")

@@ -93,6 +93,17 @@ def test_workflow_plans_mods(tmp_path):
                                "embedding": {"scorer": "embed", "scorer_model": "minilm"},
                                "params": {"base_model": "tiny", "preset": copy.deepcopy(PRESET),
                                           "max_new_tokens": 16}}}
+    from selectbench.config import check_config
+    from selectbench.errors import ConfigError
+
+    bad = copy.deepcopy(cfg)
+    bad["methods"]["mods"]["scorer"], bad["methods"]["mods"]["scorer_model"] = "perplexity", "tiny"
+    with pytest.raises(ConfigError, match="use 'scorer: reward'"):
+        check_config(bad)
+    bad = copy.deepcopy(cfg)
+    del bad["methods"]["mods"]["params"]["preset"]
+    with pytest.raises(ConfigError, match="needs 'preset'"):
+        check_config(bad)
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
     out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--configfile", str(path),

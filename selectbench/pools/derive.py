@@ -5,10 +5,11 @@
       code_only: {rows: 41000, derive: {from: tulu_unfiltered, sources: [code_alpaca]}}
       mix:       {rows: 30000, derive: {from: [alpaca, dolly], subsample: {alpaca: 20000, dolly: 10000}, seed: 1}}
 
-Rows are chosen from the parents' `id` and `source` columns only (read with
-pyarrow, bytes per row); the chosen rows are then copied row group by row group
-(`iter_batches`) into the derived pool, so memory is bounded by a batch, not by
-the pool. Parents are concatenated in the order given; the derived pool keeps
+Rows are chosen from the parents' row counts and, when a rule reads sources, their
+`source` column read dictionary-encoded (4 bytes per row); a mixture also checks that
+no id is in two parents through 8-byte id hashes. The chosen rows are then copied
+batch by batch (`iter_batches`) into the derived pool, so memory is bounded by a
+batch plus a few bytes per row, never by the pool's text. Parents are concatenated in the order given; the derived pool keeps
 their row order (a subsample is a sorted random subset). `subsample` as a number
 draws that many rows uniformly (numpy PCG64 seeded by `seed`) from the rows that
 pass `sources`; as a mapping source → count (a source name of the parents'
@@ -40,34 +41,39 @@ def parents_of(spec: dict) -> list[str]:
     return [src] if isinstance(src, str) else list(src)
 
 
-def choose_rows(ids: list[np.ndarray], sources: list[np.ndarray], parent_names: list[str], spec: dict,
-                where: str = "derive") -> list[np.ndarray]:
-    """Per parent, the sorted row positions the derived pool keeps."""
-    n = [len(i) for i in ids]
-    offsets = np.concatenate([[0], np.cumsum(n)])
-    src = np.concatenate(sources) if sources else np.array([], dtype=object)
-    parent = np.repeat(np.arange(len(n)), n)
-    keep = np.ones(len(src), dtype=bool)
+def choose_rows(sizes: list[int], codes: np.ndarray | None, names: list[str], parent_names: list[str],
+                spec: dict, where: str = "derive") -> list[np.ndarray]:
+    """Per parent, the sorted row positions the derived pool keeps.
+
+    `sizes`: rows per parent; `codes`: int32 source code per row of the concatenated parents
+    (None when no rule reads sources) with `names` the source name of each code.
+    """
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    total = int(offsets[-1])
+    parent = np.repeat(np.arange(len(sizes)), sizes)
+    keep = np.ones(total, dtype=bool)
+    present = set(names)
     wanted = spec.get("sources")
     if wanted is not None:
-        present = set(src.tolist())
         missing = [s for s in wanted if s not in present]
         if missing:
             raise ConfigError(f"{where}.sources: no row has source '{missing[0]}' "
                               f"(sources there: {', '.join(sorted(present)) or '(none)'})")
-        keep &= np.isin(src, np.asarray(list(wanted), dtype=object))
+        keep &= np.isin(codes, [names.index(s) for s in wanted])
     sub = spec.get("subsample")
     rng = np.random.default_rng(int(spec.get("seed", 0)))
     if sub is None:
         chosen = np.flatnonzero(keep)
     elif isinstance(sub, dict):
         parts = []
-        by_parent = not any(k in set(src.tolist()) for k in sub) and set(sub) <= set(parent_names)
+        by_parent = not any(k in present for k in sub) and set(sub) <= set(parent_names)
         for key in sorted(sub):
             if by_parent:
                 group = np.flatnonzero(keep & (parent == parent_names.index(key)))
+            elif key in present:
+                group = np.flatnonzero(keep & (codes == names.index(key)))
             else:
-                group = np.flatnonzero(keep & (src == key))
+                group = np.array([], dtype=np.int64)
             count = int(sub[key])
             if count > len(group):
                 raise ConfigError(f"{where}.subsample.{key}: {count} rows asked, {len(group)} available")
@@ -78,7 +84,22 @@ def choose_rows(ids: list[np.ndarray], sources: list[np.ndarray], parent_names: 
         if int(sub) > len(eligible):
             raise ConfigError(f"{where}.subsample: {int(sub)} rows asked, {len(eligible)} available")
         chosen = np.sort(rng.choice(eligible, size=int(sub), replace=False))
-    return [chosen[(chosen >= offsets[k]) & (chosen < offsets[k + 1])] - offsets[k] for k in range(len(n))]
+    return [chosen[(chosen >= offsets[k]) & (chosen < offsets[k + 1])] - offsets[k] for k in range(len(sizes))]
+
+
+def source_codes(paths) -> tuple[np.ndarray, list[str]]:
+    """The `source` column of the parents as int32 codes into one name list (dictionary-encoded
+    reads: bytes per row, not a Python string per row)."""
+    names: list[str] = []
+    parts = []
+    for path in paths:
+        col = pq.read_table(path, columns=["source"], read_dictionary=["source"]).column("source")
+        for chunk in col.chunks:
+            local = [names.index(v) if v in names else (names.append(v) or len(names) - 1)
+                     for v in chunk.dictionary.to_pylist()]
+            idx = chunk.indices.to_numpy(zero_copy_only=False)
+            parts.append(np.asarray(local, dtype=np.int32)[idx] if len(local) else idx.astype(np.int32))
+    return (np.concatenate(parts) if parts else np.array([], dtype=np.int32)), names
 
 
 class _StatsAccumulator:
@@ -119,6 +140,30 @@ class _StatsAccumulator:
         }
 
 
+def check_distinct_ids(parents: list[tuple[str, str]], name: str, batch_rows: int = BATCH_ROWS) -> None:
+    """No id in two parents: 8-byte hashes of every id (not the strings), then the candidates
+    whose hash repeats are compared as strings."""
+    hashes = []
+    for _, path in parents:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=["id"]):
+            hashes.append(np.fromiter((hash(v) for v in batch.column(0).to_pylist()), dtype=np.int64))
+    h = np.concatenate(hashes) if hashes else np.array([], dtype=np.int64)
+    srt = np.sort(h)
+    repeated = set(srt[1:][srt[1:] == srt[:-1]].tolist())
+    del h, srt
+    if not repeated:
+        return
+    seen: dict = {}
+    for pname, path in parents:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=["id"]):
+            for v in batch.column(0).to_pylist():
+                if hash(v) in repeated:
+                    if v in seen:
+                        raise DataError(path, None, "id", f"id '{v}' occurs in more than one parent pool of "
+                                                          f"'{name}' ('{seen[v]}' and '{pname}')")
+                    seen[v] = pname
+
+
 def _temp_beside(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
@@ -140,16 +185,12 @@ def derive_pool(parents: list[tuple[str, str]], spec: dict, rows: int, out_pool,
         if not f.schema_arrow.equals(schema):
             raise DataError(path, None, None, f"pool '{pname}' has columns {f.schema_arrow.names}, "
                                               f"pool '{parents[0][0]}' {schema.names}: a mixture needs equal schemas")
-    ids, sources = [], []
-    for _, path in parents:
-        t = pq.read_table(path, columns=["id", "source"])
-        ids.append(t.column("id").to_numpy(zero_copy_only=False))
-        sources.append(t.column("source").to_numpy(zero_copy_only=False))
-    all_ids = np.concatenate(ids)
-    if len(parents) > 1 and len(np.unique(all_ids)) != len(all_ids):
-        dup = pd_first_duplicate(all_ids)
-        raise DataError(parents[0][1], None, "id", f"id '{dup}' occurs in more than one parent pool of '{name}'")
-    keep = choose_rows(ids, sources, [p for p, _ in parents], spec, where)
+    sizes = [f.metadata.num_rows for f in files]
+    if len(parents) > 1:                                  # a mixture: ids must be distinct across parents
+        check_distinct_ids(parents, name, batch_rows)
+    needs_sources = spec.get("sources") is not None or isinstance(spec.get("subsample"), dict)
+    codes, names = source_codes([p for _, p in parents]) if needs_sources else (None, [])
+    keep = choose_rows(sizes, codes, names, [p for p, _ in parents], spec, where)
     total = int(sum(len(k) for k in keep))
     if total != rows:
         raise ConfigError(f"pools.{name}.rows: declared {rows}, the derivation gives {total} rows")
@@ -184,11 +225,3 @@ def derive_pool(parents: list[tuple[str, str]], spec: dict, rows: int, out_pool,
         raise
     return stats
 
-
-def pd_first_duplicate(values: np.ndarray) -> str:
-    seen = set()
-    for v in values:
-        if v in seen:
-            return str(v)
-        seen.add(v)
-    return ""
