@@ -44,7 +44,7 @@ def eval_units():
         units.append(dict(pool=pool, base_model=bm, preset=preset, method=method, budget=budget,
                           seed=seed, dir=f"results/evals/{unit_path(pool, bm, preset, method, budget, seed)}"))
     if config["evaluation"]["evaluate_base"]:
-        for pool in EXP.pools:
+        for pool in EXP.selected_pools:
             for bm in EXP.base_models:
                 for preset in EXP.presets:
                     units.append(dict(pool=pool, base_model=bm, preset=preset, method="base",
@@ -130,7 +130,25 @@ def raw_pool_input(wildcards):
     p = config["pools"][wildcards.pool]
     if "build" in p:
         return [f"results/raw/{wildcards.pool}"]
-    return [s["path"] for s in p["sources"] if "path" in s]
+    return [s["path"] for s in p.get("sources", []) if "path" in s]
+
+
+def derived_pools():
+    return [p for p, spec in config["pools"].items() if "derive" in spec]
+
+
+def derived_pool_regex():
+    """Wildcard constraint of derive_pool: exactly the derived pools (never matches if none)."""
+    import re
+
+    names = derived_pools()
+    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
+
+def derive_parents(wildcards):
+    from selectbench.pools.derive import parents_of
+
+    return [f"results/pools/{p}/pool.parquet" for p in parents_of(config["pools"][wildcards.pool]["derive"])]
 
 
 def built_pools():
@@ -188,14 +206,16 @@ def selection_embeddings(wildcards):
     return [f"results/scores/{wildcards.pool}/{m.embedding[0]}/{m.embedding[1]}.parquet"]
 
 
-ROUND_SELECTORS = ("diverse_evol",)
+ROUND_SELECTORS = ("diverse_evol", "mods")
 
 
 def selection_rounds(wildcards):
-    """The last round's selection of a method that trains between rounds (DiverseEvol)."""
+    """The last round's selection of a method that trains between rounds (DiverseEvol, MoDS)."""
     m = EXP.methods[wildcards.method]
     if m.selector not in ROUND_SELECTORS:
         return []
+    if m.selector == "mods":
+        return [f"results/rounds/{wildcards.pool}/{wildcards.method}/b{wildcards.budget}/s{wildcards.seed}/mods.json"]
     from selectbench.selection import SELECTORS
 
     rounds = m.params.get("rounds", SELECTORS.get(m.selector).params["rounds"])  # the selector's default
@@ -210,6 +230,10 @@ def round_previous(wildcards):
 
 def round_base_model(wildcards):
     return EXP.methods[wildcards.method].params["base_model"]
+
+
+def mods_reward_model(wildcards):
+    return EXP.methods[wildcards.method].scorer_model
 
 
 def build_inputs(wildcards):

@@ -51,3 +51,29 @@ rule make_query_set:
         "../envs/selectbench.yaml"
     script:
         "../scripts/make_query_set.py"
+
+
+ruleorder: derive_pool > normalize_pool
+
+
+rule derive_pool:
+    """A pool made from other normalized pools: seeded subsample, source filter or mixture."""
+    input:
+        derive_parents,
+    output:
+        pool="results/pools/{pool}/pool.parquet",
+        stats="results/pools/{pool}/stats.json",
+    params:
+        derive=lambda wc: config["pools"][wc.pool]["derive"],
+        rows=lambda wc: config["pools"][wc.pool]["rows"],
+    log:
+        "logs/pools/{pool}.derive.log",
+    wildcard_constraints:
+        pool=derived_pool_regex(),
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/derive_pool.py"

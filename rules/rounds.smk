@@ -57,3 +57,37 @@ rule diverse_evol_round:
         "../envs/selectbench.yaml"
     script:
         "../scripts/diverse_evol_round.py"
+
+
+rule mods_select:
+    """MoDS: quality filter (reward scores) → k-center seed set → train on it → necessity from its answers."""
+    input:
+        pool="results/pools/{pool}/pool.parquet",
+        scores=selection_scores,
+        embeddings=selection_embeddings,
+        model=lambda wc: model_input(round_base_model(wc)),
+        reward=lambda wc: model_input(mods_reward_model(wc)),
+    output:
+        selection="results/rounds/{pool}/{method}/b{budget}/s{seed}/mods.json",
+        model=directory("results/rounds/{pool}/{method}/b{budget}/s{seed}/mods_model"),
+    params:
+        method=lambda wc: EXP.methods[wc.method].params,
+        base=lambda wc: model_ref(round_base_model(wc)),
+        reward=lambda wc: model_ref(mods_reward_model(wc)),
+        reward_params=lambda wc: scorer_params("reward", wc.pool),
+        budget=lambda wc: int(wc.budget),
+        seed=lambda wc: int(wc.seed),
+        device=config["compute"]["device"],
+    log:
+        "logs/rounds/{pool}/{method}/b{budget}/s{seed}/mods.log",
+    benchmark:
+        "benchmarks/rounds/{pool}/{method}/b{budget}/s{seed}/mods.tsv"
+    threads: threads_of("finetune")
+    resources:
+        gpu=resources_of("finetune", "gpu"),
+        mem_mb=resources_of("finetune", "mem_mb"),
+        runtime=resources_of("finetune", "runtime"),
+    conda:
+        "../envs/selectbench.yaml"
+    script:
+        "../scripts/mods_select.py"

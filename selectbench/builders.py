@@ -15,6 +15,9 @@ def make_raw_pool(build: dict, out_dir) -> dict:
     raise ConfigError(f"unknown pool generator '{build['generator']}'")
 
 
+PRE_EXPERIENCED_OPTIONAL = ("sampling", "low_pct", "high_pct", "batch_size", "max_length")
+
+
 def build_model(build: dict, out_dir, threads: int = 1, models: dict | None = None, device: str = "cpu",
                 inputs: list | None = None) -> dict:
     """`build: {generator: tiny_llama | pre_experienced, params: {...}}` → a save_pretrained directory.
@@ -31,7 +34,8 @@ def build_model(build: dict, out_dir, threads: int = 1, models: dict | None = No
         p = build["params"]
         return build_pre_experienced(out_dir, pool_path=inputs[0], embeddings_path=inputs[1],
                                      base=models["base"], clusters=p["clusters"], per_cluster=p["per_cluster"],
-                                     preset=p["preset"], seed=p["seed"], device=device, threads=threads)
+                                     preset=p["preset"], seed=p["seed"], device=device, threads=threads,
+                                     **{k: p[k] for k in PRE_EXPERIENCED_OPTIONAL if k in p})
     if build["generator"] == "tiny_llama":
         import torch
 
@@ -53,4 +57,8 @@ def make_query_set(build: dict, out_path) -> int:
         from .demo.queries import write_demo_queries
 
         return write_demo_queries(out_path, **build["params"])
+    if build["generator"] == "lm_eval_fewshot":
+        from .evaluation.fewshot_queries import write_lm_eval_queries
+
+        return write_lm_eval_queries(out_path, **build["params"])
     raise ConfigError(f"unknown query-set generator '{build['generator']}'")

@@ -29,10 +29,13 @@ GENERATORS = {
                              "intermediate_size", "max_position", "pretrain_docs",
                              "pretrain_steps", "batch_size", "seq_len", "lr", "seed"},
               "pre_experienced": {"base_model", "pool", "embedding", "clusters", "per_cluster",
-                                  "preset", "seed"}},
+                                  "preset", "seed", "sampling", "low_pct", "high_pct", "batch_size",
+                                  "max_length"}},
     "tasks": {"demo_tasks": {"seed", "n_per_task"}},
-    "queries": {"demo_queries": {"seed", "n_per_task", "per_task"}},
+    "queries": {"demo_queries": {"seed", "n_per_task", "per_task"},
+                "lm_eval_fewshot": {"tasks", "include_path"}},
 }
+PRE_EXPERIENCED_REQUIRED = {"base_model", "pool", "embedding", "clusters", "per_cluster", "preset", "seed"}
 NO_MODEL = "none"   # scorer_model wildcard value of scorers that need no model
 ALL = "all"         # budget wildcard value of methods that take the whole pool
 
@@ -187,14 +190,19 @@ class Experiment:
         spec = SELECTORS.get(self.methods[method].selector)
         return (ALL,) if not spec.uses_budget else tuple(str(b) for b in self.budgets)
 
+    @property
+    def selected_pools(self) -> list[str]:
+        """Pools the methods select from (a pool with `select: false` only feeds derived pools)."""
+        return [p for p, spec in self.pools.items() if spec.get("select", True)]
+
     def selection_units(self):
         """(pool, method, budget, seed) for every selected-index file."""
-        return [(p, m, b, s) for p in self.pools for m in self.methods
+        return [(p, m, b, s) for p in self.selected_pools for m in self.methods
                 for b in self.budgets_of(m) for s in self.seeds]
 
     def score_units(self):
         """(pool, scorer, scorer_model) for every score file."""
-        return sorted({(p, sc, sm) for p in self.pools
+        return sorted({(p, sc, sm) for p in self.selected_pools
                        for m in self.methods.values() for sc, sm in m.score_files()})
 
     def finetune_units(self):
@@ -269,6 +277,34 @@ def _check_preset_dict(preset, where: str) -> None:
     _check_preset(preset, where)
 
 
+def _check_derived(name: str, pools: dict) -> None:
+    """A derived pool names existing, non-circular parents; its declared rows fit the subsample."""
+    where = f"pools.{name}.derive"
+    d = pools[name]["derive"]
+    parents = [d["from"]] if isinstance(d["from"], str) else list(d["from"])
+    for parent in parents:
+        if parent not in pools or parent == name:
+            raise ConfigError(f"{where}.from: {unknown('pool', parent, set(pools) - {name})}")
+    seen, stack = {name}, list(parents)
+    while stack:
+        p = stack.pop()
+        if p == name:
+            raise ConfigError(f"{where}.from: pool '{name}' derives from itself (through {', '.join(parents)})")
+        if p in seen or "derive" not in pools.get(p, {}):
+            continue
+        seen.add(p)
+        nxt = pools[p]["derive"]["from"]
+        stack.extend([nxt] if isinstance(nxt, str) else nxt)
+    sub = d.get("subsample")
+    want = sum(sub.values()) if isinstance(sub, dict) else sub
+    if want is not None and want != pools[name]["rows"]:
+        raise ConfigError(f"pools.{name}.rows: declared {pools[name]['rows']}, but derive.subsample gives {want}")
+    if isinstance(sub, int) and d.get("sources") is None:
+        parent_rows = sum(pools[p]["rows"] for p in parents)
+        if sub > parent_rows:
+            raise ConfigError(f"{where}.subsample: {sub} rows from {parent_rows} declared parent rows")
+
+
 def check_config(config: dict) -> Experiment:
     """Validate a config dict at parse time and return the typed experiment."""
     from .scoring import SCORERS
@@ -286,7 +322,7 @@ def check_config(config: dict) -> Experiment:
         b = m.get("build")
         if b and b["generator"] == "pre_experienced":
             p, where = b["params"], f"models.{name}.build.params"
-            missing = GENERATORS["model"]["pre_experienced"] - p.keys()
+            missing = PRE_EXPERIENCED_REQUIRED - p.keys()
             if missing:
                 raise ConfigError(f"{where}: missing {', '.join(sorted(missing))}")
             if p["base_model"] not in models or p["base_model"] == name:
@@ -294,10 +330,15 @@ def check_config(config: dict) -> Experiment:
             if p["pool"] not in config["pools"]:
                 raise ConfigError(f"{where}.pool: {unknown('pool', str(p['pool']), config['pools'])}")
             _check_preset_dict(p["preset"], f"{where}.preset")
+            if p.get("sampling", "percentile") not in ("percentile", "uniform"):
+                raise ConfigError(f"{where}.sampling: 'percentile' (Cherry's data_by_cluster.py) or 'uniform' "
+                                  f"(got {p['sampling']!r})")
     for name, p in config["pools"].items():
         _check_build("pool", p.get("build"), f"pools.{name}")
+        if "derive" in p:
+            _check_derived(name, config["pools"])
         first: dict = {}
-        for i, src in enumerate(p["sources"]):
+        for i, src in enumerate(p.get("sources", [])):
             ref = (os.path.normpath(src["path"]) if "path" in src
                    else (src.get("hub"), src.get("revision"), src.get("split")))
             if ref in first:
@@ -348,6 +389,12 @@ def check_config(config: dict) -> Experiment:
                 raise ConfigError(f"{where}.scorer_model: {unknown('model', smodel, models)}")
         elif m.get("scorer_model"):
             raise ConfigError(f"{where}: 'scorer_model' without a 'scorer'")
+        if m["selector"] == "mods":
+            if scorer != "reward":
+                raise ConfigError(f"{where}: selector 'mods' filters by a reward model; use 'scorer: reward'")
+            for key in ("base_model", "preset"):
+                if key not in m.get("params", {}):
+                    raise ConfigError(f"{where}.params: selector 'mods' needs '{key}' (the seed model's training)")
         emb = m.get("embedding")
         if sel.needs_embeddings and not emb:
             raise ConfigError(f"{where}: selector '{m['selector']}' needs an 'embedding: {{scorer, scorer_model}}'")
@@ -382,8 +429,11 @@ def check_config(config: dict) -> Experiment:
         if b <= 0:
             raise ConfigError(f"budgets: budget {b} must be > 0")
         for pname, p in config["pools"].items():
-            if b > p["rows"]:
+            if p.get("select", True) and b > p["rows"]:
                 raise ConfigError(f"budgets: budget {b} is larger than pool '{pname}' ({p['rows']} rows)")
+
+    if not any(p.get("select", True) for p in config["pools"].values()):
+        raise ConfigError("pools: every pool has select: false; nothing to select from")
 
     baseline = config["report"]["baseline_method"]
     if baseline is not None and baseline not in methods:

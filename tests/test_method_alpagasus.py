@@ -223,3 +223,18 @@ def test_threshold_top_over_budget_random_or_top():
     assert select(scores, 0) == []
     with pytest.raises(SelectbenchError, match="over_budget"):
         select(scores, 2, over_budget="all")
+
+
+def test_chasing_random_variant_keeps_score_at_least_4_first_n_in_score_order():
+    """2410.15225's Alpagasus: a judge's integer scores, keep ≥ 4, the first N in score order —
+    written plainly with Python's stable sort and compared id for id with `threshold_top`."""
+    rng = np.random.default_rng(2)
+    scores = rng.integers(0, 6, size=80).astype(float)               # integer judge ratings: many ties
+    ids = [f"r{i}" for i in range(80)]
+    table = pd.DataFrame({"id": ids, "score": scores})
+    for n in (10, 25):
+        kept = [(i, s) for i, s in zip(ids, scores) if s >= 4]
+        want = [i for i, _ in sorted(kept, key=lambda r: r[1], reverse=True)[:n]]
+        got = SELECTORS.get("threshold_top").fn(SelectContext(table, table, n, 0,
+                                                              {"threshold": 4, "over_budget": "top"}))
+        assert got == want

@@ -37,7 +37,9 @@ def test_embed_scores_match_direct_sentence_transformers(minilm_dir, conversatio
     assert spec.embeds and spec.needs_model
     params = spec.resolved_params({"queries_file": str(q), "batch_size": 3})
     out = spec.fn(pool, ScoreContext(params=params, model=ModelRef(minilm_dir)))
-    assert list(out.columns) == ["id", "score", "sim__fruit", "sim__sentiment", "embedding"]
+    assert list(out.columns) == ["id", "score", "sim__fruit", "sim__sentiment", "qsim__fruit__0", "qsim__fruit__1",
+                                 "qsim__sentiment__0", "embedding"]
+    assert np.allclose(out[["qsim__fruit__0", "qsim__fruit__1"]].max(axis=1), out["sim__fruit"])
     emb = np.stack(out["embedding"].to_numpy())
     assert emb.shape == (4, 384) and emb.dtype == np.float32
     assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)

@@ -153,3 +153,38 @@ def test_pre_experience_sample_reference_rule_with_confidences():
     assert pre_experience_sample(labels, 3, seed=0, confidences=conf, low_pct=10, high_pct=90) == [1, 3, 5]
     # a cluster smaller than per_cluster gives all its rows
     assert pre_experience_sample(np.array([0, 0, 1]), 3, 0, confidences=np.array([1.0, 2, 3])) == [0, 1, 2]
+
+
+def data_by_cluster_reference(labels, confidences, n, low_th, up_th):
+    """Cherry's `sample_middle_confidence_data` written out plainly (clusters 0..k-1 in order)."""
+    out = []
+    for c in range(len(np.unique(labels))):
+        members = np.where(labels == c)[0]
+        if len(members) < n:
+            out += members.tolist()
+            continue
+        conf = confidences[members]
+        lo, hi = np.percentile(conf, low_th), np.percentile(conf, up_th)
+        middle = members[(conf >= lo) & (conf <= hi)]
+        out += (middle if len(middle) < n else middle[:: len(middle) // n][:n]).tolist()
+    return out
+
+
+def test_pre_experience_percentile_rule_matches_data_by_cluster():
+    rng = np.random.default_rng(11)
+    labels = rng.integers(0, 6, size=300)
+    conf = rng.lognormal(size=300)
+    for n, lo, hi in [(10, 1, 99), (7, 25, 75), (60, 1, 99)]:
+        assert pre_experience_sample(labels, n, 0, confidences=conf, low_pct=lo, high_pct=hi) == \
+            data_by_cluster_reference(labels, conf, n, lo, hi)
+
+
+def test_instruction_perplexity_is_hf_loss_of_the_instruction(hf, conversations):
+    from selectbench.scoring.ifd import instruction_perplexity, instruction_texts
+
+    ref, tok, model = hf
+    convs = conversations[:5]
+    got = instruction_perplexity(model, tok, convs, None, 3, "cpu")
+    for conv, text, ppl in zip(convs, instruction_texts(convs), got):
+        ids = tok(text)["input_ids"]
+        assert ppl == pytest.approx(np.exp(hf_loss(model, ids, 1)), rel=1e-5)

@@ -87,3 +87,30 @@ def test_kmeans_top_takes_best_per_cluster_in_proportion():
     tied = np.array([1, 2, 2, 0, 2, 1, 0, 0, 1, 1], dtype=float)
     assert select(x, tied, 4, clusters=1) == ["r1", "r2", "r4", "r0"]
     assert select(x, tied, 4, seed=3, clusters=3) == select(x, tied, 4, seed=3, clusters=3)
+
+
+def sft_at_scale_ifd_km(labels, ifd, quota):
+    """SFT@scale's IFD + K-means written plainly: `data_by_IFD.py` turns IFD > 1 into 0, then each
+    cluster keeps its quota of highest scores (Python's stable sort: ties in pool order)."""
+    adjusted = [0.0 if v > 1 else float(v) for v in ifd]
+    keep = []
+    for c in sorted(set(labels.tolist())):
+        members = [i for i in range(len(ifd)) if labels[i] == c]
+        members.sort(key=lambda i: adjusted[i], reverse=True)
+        keep += members[: quota[c]]
+    return sorted(keep)
+
+
+def test_ifd_km_filter_matches_sft_at_scale_rule():
+    x, _ = blobs([9, 7, 8], seed=2)
+    rng = np.random.default_rng(5)
+    ifd = rng.uniform(0.3, 1.4, size=len(x)).round(3)
+    ifd[ifd == 1.0] = 0.999
+    budget = 12
+    labels, _ = kmeans(x, 3, 0, 50)
+    quota = proportional_quota(np.bincount(labels, minlength=3), budget)
+    got = select(x, ifd, budget, clusters=3, iters=50, max_score=1.0)
+    assert sorted(int(i[1:]) for i in got) == sft_at_scale_ifd_km(labels, ifd, quota)
+    flags = [bool(ifd[int(i[1:])] >= 1) for i in got]
+    assert flags == sorted(flags)                                            # filtered rows come last
+    assert select(x, ifd, budget, clusters=3, iters=50) != got              # without the filter: differs

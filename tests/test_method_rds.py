@@ -91,7 +91,8 @@ def test_rds_scores_are_max_cosine_per_task(tiny_model_dir, conversations, tmp_p
     params = spec.resolved_params({"queries_file": str(qfile), "batch_size": 2, "precision": "fp32"})
     p = pool_of(conversations)
     out = spec.fn(p, ScoreContext(params=params, model=ModelRef(tiny_model_dir)))
-    assert list(out.columns) == ["id", "score", "sim__fruit", "sim__greet", "embedding"]
+    assert list(out.columns) == ["id", "score", "sim__fruit", "sim__greet", "qsim__fruit__0", "qsim__greet__0",
+                                 "qsim__greet__1", "embedding"]
     emb = np.stack(out["embedding"].to_numpy())
     assert emb.dtype == np.float32 and emb.shape[0] == 3
     qemb = emb[[1, 2]]
@@ -99,6 +100,9 @@ def test_rds_scores_are_max_cosine_per_task(tiny_model_dir, conversations, tmp_p
     assert out["sim__greet"][2] == pytest.approx(1.0, abs=1e-5)
     assert np.allclose(out["sim__fruit"], emb @ qemb[0], atol=1e-5)
     assert np.allclose(out["score"], out[["sim__fruit", "sim__greet"]].max(axis=1))
+    assert np.allclose(out["qsim__fruit__0"], out["sim__fruit"])              # one query: the same
+    assert np.allclose(out[["qsim__greet__0", "qsim__greet__1"]].max(axis=1), out["sim__greet"])
+    assert out["qsim__greet__0"][2] == pytest.approx(1.0, abs=1e-5)
     assert out.attrs["cost"]["tokens"] > 0
     # deterministic, and the embedding column survives Parquet into the selector loader
     again = spec.fn(p, ScoreContext(params=params, model=ModelRef(tiny_model_dir)))
@@ -136,7 +140,9 @@ def test_round_robin_alternates_and_skips_taken():
     # a takes r0; b's best (r0) is taken → r2; a → r1; b → r3; a's next (r3) taken → r2 taken → r4
     assert rr(s, 5) == ["r0", "r2", "r1", "r3", "r4"]
     assert rr(s, 3) == ["r0", "r2", "r1"]
-    assert rr(s, 2, {"tasks": ["b"]}) == ["r0", "r2"]
+    assert rr(s, 2, {"tasks": ["b"], "single_task": "max"}) == ["r0", "r2"]
+    with pytest.raises(SelectbenchError, match="per-query columns"):
+        rr(s, 2, {"tasks": ["b"]})
     with pytest.raises(SelectbenchError, match="task 'c'.*tasks there: a, b"):
         rr(s, 2, {"tasks": ["c"]})
 
@@ -147,7 +153,47 @@ def test_round_robin_single_task_is_top_k_with_ties_in_pool_order():
     s = scores_table(only=v)
     p = pd.DataFrame({"id": s["id"]})
     top = SELECTORS.get("top_k").fn(SelectContext(p, s, 15, 0, {}))
-    assert rr(s, 15) == top
+    assert rr(s, 15, {"single_task": "max"}) == top
     no_tasks = s[["id", "score"]]
     assert rr(no_tasks, 15) == top
     assert len(set(round_robin_order([v, -v, v], 40))) == 40
+
+
+def get_top_influences_max(sim):
+    """`get_top_influences.py --selection_method max` transcribed for one pool: sim[q][i] = cosine
+    of query q and train row i. Each query's rows sorted by score descending (Python's stable
+    sort); queries take turns popping their best; duplicates are dropped (`list(set(...))`).
+    Returns (ordered list of distinct picks as the reference appends them, rounds done)."""
+    sorted_per_q = {q: sorted(enumerate(row), key=lambda x: x[1], reverse=True) for q, row in enumerate(sim)}
+    saved, ordered = [], []
+    return sorted_per_q, saved, ordered
+
+
+def reference_max(sim, budget):
+    sorted_per_q, saved, ordered = get_top_influences_max(sim)
+    while len(saved) < budget:
+        for q in sorted_per_q:
+            inst, _ = sorted_per_q[q].pop(0)
+            saved.append(inst)
+            if inst not in ordered:
+                ordered.append(inst)
+            saved = list(set(saved))          # the reference's de-duplication (loses order)
+    return set(saved), ordered
+
+
+def test_single_task_round_robin_over_query_points_matches_reference():
+    rng = np.random.default_rng(4)
+    n, q = 60, 5
+    sim = rng.normal(size=(q, n)).round(1)                       # rounded: many ties
+    sim[:, 7] = 3.0                                              # every query's favourite: a collision
+    table = pd.DataFrame({"id": [f"r{i}" for i in range(n)], "score": sim.max(axis=0), "sim__t": sim.max(axis=0),
+                          **{f"qsim__t__{j}": sim[j] for j in range(q)}})
+    for budget in (5, 9, 17, 30):
+        ref_set, ref_order = reference_max(sim, budget)
+        got = rr(table, budget)
+        assert got == [f"r{i}" for i in ref_order[:budget]]       # same ids in the same order
+        assert {int(g[1:]) for g in got} <= ref_set                # the reference only overshoots
+        if len(ref_set) == budget:
+            assert {int(g[1:]) for g in got} == ref_set
+    # `max` is a different rule: top-k on the task's max over queries
+    assert rr(table, 17, {"single_task": "max"}) != rr(table, 17)

@@ -78,3 +78,15 @@ def test_pre_experienced_model_loads_like_any_model(tmp_path, tiny_model_dir, po
     AutoModelForCausalLM.from_pretrained(str(tmp_path / "model"))
     assert (tmp_path / "model" / "tokenizer.json").exists()
     assert not (tmp_path / ".model.train").exists()
+    # the workflow's default is Cherry's rule: evenly spaced within the 1st-99th instruction-perplexity
+    # percentiles of each cluster, perplexity from the base model
+    from selectbench.modeling import ModelRef, load_tokenizer
+    from selectbench.scoring.ifd import instruction_perplexity, pre_experience_sample
+    from selectbench.selection.kmeans import kmeans
+
+    assert m["sampling"] == "percentile"
+    labels, _ = kmeans(np.stack(emb["embedding"].to_numpy()), 3, 0, 100)
+    lm = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    conf = instruction_perplexity(lm, load_tokenizer(ModelRef(tiny_model_dir)), list(pool["messages"]), 2048, 16, "cpu")
+    want = pre_experience_sample(labels, 2, 0, confidences=conf)
+    assert m["pre_experience_ids"] == pool["id"].iloc[want].astype(str).tolist()

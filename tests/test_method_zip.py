@@ -78,8 +78,45 @@ def test_prefers_low_compression_ratio_and_is_exact_budget():
     # the first pick minimises R over the K2 best singles, so it is never a highly redundant row
     assert single[first] <= np.sort(single)[9]
     assert all(int(i[1:]) % 4 != 0 for i in ids[:5])
-    assert len(run(60, k1=10, k2=5, k3=2)) == 60                               # k's larger than left: clipped
+    assert len(run(60, k1=10, k2=5, k3=2, reference_code=False)) == 60        # k's larger than left: clipped
     with pytest.raises(SelectbenchError, match="k1 >= k2 >= k3"):
         zip_select([b"a\n", b"b\n"], 1, 1, 2, 1)
     with pytest.raises(SelectbenchError, match="exhausted"):
         zip_select([b"a\n", b"bb\n", b"ccc\n", b"dddd\n"], 3, 4, 2, 1, reference_code=True)
+
+
+def zip_py_transcription(texts, budget, k1, k2, k3):
+    """ZIP.py's `ZIP_select` transcribed: one global state vector where picked and dropped rows
+    get the sentinel 1e6; stage 1+2 = one `selec_data_from_corpus` call with candidate_budget=k1,
+    stage 3 = the 'all' branch from an empty anchor, one pick per iteration. `torch.topk` ties are
+    replaced by lower index (valid while k1 < rows left, so the sentinel rows are never candidates)."""
+    state = np.array([R([t]) for t in texts])
+    final = []
+    while len(final) < budget:
+        cur = np.argsort(state, kind="stable")[:k1]                       # global view
+        assert state[cur].max() < 1e6, "transcription only valid while k1 < rows left"
+        group = np.array([R([texts[j] for j in final] + [texts[i]]) for i in cur])
+        state[cur] = group
+        second = cur[np.argsort(group, kind="stable")[:k2]]
+        state[second] = 1e6
+        local, picked = np.zeros(len(second)), []
+        while len(picked) < k3:                                           # stage 3, anchor = []
+            local = np.array([R([texts[j] for j in picked] + [texts[i]]) for i in second])
+            local[[list(second).index(j) for j in picked]] = 1e6
+            picked.append(int(second[int(np.argmin(local))]))
+        final += picked
+    return final
+
+
+def test_default_is_zip_py_on_a_small_pool():
+    """The default (`reference_code: true`) picks the ids ZIP.py picks, in the same order."""
+    convs = make_texts(90, seed=3)
+    pool = pd.DataFrame({"id": [f"r{i}" for i in range(90)], "messages": convs})
+    texts = [sample_bytes(m) for m in convs]
+    for k1, k2, k3, budget in [(30, 8, 4, 16), (40, 12, 3, 12)]:
+        want = [f"r{i}" for i in zip_py_transcription(texts, budget, k1, k2, k3)]
+        got = SELECTORS.get("zip").fn(SelectContext(pool, None, budget, 0, {"k1": k1, "k2": k2, "k3": k3}))
+        assert got == want, (k1, k2, k3)
+        other = SELECTORS.get("zip").fn(SelectContext(pool, None, budget, 0,
+                                                      {"k1": k1, "k2": k2, "k3": k3, "reference_code": False}))
+        assert other != want                    # the selectbench variant is a different rule

@@ -62,8 +62,29 @@ def assert_names(exc: pytest.ExceptionInfo, file: str, row: int | None, field: s
 
 def test_formats_tuple():
     assert FORMATS == (
-        "alpaca", "prompt_completion", "question_answer", "sharegpt", "messages", "instances", "auto",
+        "alpaca", "prompt_completion", "question_answer", "sharegpt", "messages", "instances", "dolly", "wildchat", "auto",
     )
+
+
+def test_wildchat_conversation_field(tmp_path):
+    rows = [{"conversation_hash": "h", "conversation": [
+        {"role": "user", "content": "Hi", "language": "English", "turn_identifier": 1},
+        {"role": "assistant", "content": "Hello!", "language": "English", "turn_identifier": 1}]}]
+    df = load_rows(tmp_path, "wildchat", rows)
+    assert df["messages"].tolist() == [user_assistant("Hi", "Hello!")]
+    assert load_rows(tmp_path, "auto", rows, name="auto.jsonl")["messages"].tolist() == df["messages"].tolist()
+
+
+def test_dolly_with_and_without_context(tmp_path):
+    rows = [{"instruction": "Summarize.", "context": "A long text.", "response": "Short.", "category": "summarization"},
+            {"instruction": "Name a color.", "context": "", "response": "Red."}]
+    df = load_rows(tmp_path, "dolly", rows)
+    assert df["messages"].tolist() == [user_assistant("Summarize.\n\nA long text.", "Short."),
+                                       user_assistant("Name a color.", "Red.")]
+    assert load_rows(tmp_path, "auto", rows, name="auto.jsonl")["messages"].tolist() == df["messages"].tolist()
+    with pytest.raises(DataError) as exc:
+        load_rows(tmp_path, "dolly", [{"instruction": "x", "context": ""}], name="bad.jsonl")
+    assert_names(exc, "bad.jsonl", 1, "response")
 
 
 def test_alpaca_with_and_without_input(tmp_path):

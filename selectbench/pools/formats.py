@@ -19,6 +19,8 @@ FORMATS = (
     "sharegpt",
     "messages",
     "instances",
+    "dolly",
+    "wildchat",
     "auto",
 )
 
@@ -164,6 +166,19 @@ def alpaca(row: dict) -> Converted:
     return [(None, _exchange(_with_input(instruction, input_text), output))]
 
 
+def dolly(row: dict) -> Converted:
+    """{instruction, context?, response} (databricks-dolly-15k) → user (instruction [+ context]) / assistant."""
+    instruction = _required_text(row, "instruction", "instruction")
+    context = _optional_text(row, "context", "context")
+    response = _required_text(row, "response", "response")
+    return [(None, _exchange(_with_input(instruction, context), response))]
+
+
+def wildchat(row: dict) -> Converted:
+    """{conversation: [{role, content, ...}]} (allenai/WildChat-1M) → all turns (other turn keys ignored)."""
+    return [(None, _turns(row, "conversation", "role", "content", {r: r for r in ROLES}))]
+
+
 def prompt_completion(row: dict) -> Converted:
     """{prompt, completion} → user / assistant."""
     prompt = _required_text(row, "prompt", "prompt")
@@ -214,6 +229,8 @@ CONVERTERS: dict[str, Callable[[dict], Converted]] = {
     "sharegpt": sharegpt,
     "messages": messages,
     "instances": instances,
+    "dolly": dolly,
+    "wildchat": wildchat,
 }
 
 
@@ -224,10 +241,14 @@ def detect(row: dict) -> str:
         return "messages"
     if "conversations" in keys:
         return "sharegpt"
+    if "conversation" in keys:
+        return "wildchat"
     if {"instruction", "instances"} <= keys:
         return "instances"
     if {"instruction", "output"} <= keys:
         return "alpaca"
+    if {"instruction", "response"} <= keys:
+        return "dolly"
     if {"prompt", "completion"} <= keys:
         return "prompt_completion"
     if {"question", "answer"} <= keys:

@@ -96,10 +96,15 @@ def check_scores(scores: pd.DataFrame, pool_ids, where: str) -> pd.DataFrame:
 
 
 
+NOT_CONFIG_MODELS = ("api_model",)   # a remote endpoint's model name, not a config model
+
+
 def model_param_names(params: dict) -> list[str]:
-    """Config model names referenced by *_model / *_models parameters."""
+    """Config model names referenced by *_model / *_models parameters (except `api_model`)."""
     out = []
     for key, value in params.items():
+        if key in NOT_CONFIG_MODELS:
+            continue
         if key.endswith("_model") and value:
             out.append(value)
         elif key.endswith("_models") and value:

@@ -119,6 +119,33 @@ def ifd_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     return out
 
 
+def instruction_texts(conversations, ids=None) -> list[str]:
+    """Q of IFD per conversation: the Tulu rendering of everything before the last assistant turn."""
+    ids = ids if ids is not None else list(range(len(conversations)))
+    out = []
+    for i, messages in zip(ids, conversations):
+        a = max((k for k, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+        if a <= 0:
+            raise ScoreError(f"id '{i}': no instruction before the last assistant turn")
+        out.append(render(messages[:a], "").text)
+    return out
+
+
+def instruction_perplexity(model, tokenizer, conversations, max_length: int | None, batch_size: int,
+                           device: str, ids=None) -> np.ndarray:
+    """exp(mean NLL) of the instruction text alone (BOS + Q, every token after BOS scored) —
+    the "confidence" Cherry's `data_by_cluster.py` filters the pre-experience sample on."""
+    texts = instruction_texts(conversations, ids)
+    enc = tokenizer(texts, add_special_tokens=True)["input_ids"]
+    encoded = []
+    for row in enc:
+        row = list(row)[:max_length] if max_length else list(row)
+        start = 1 if tokenizer.bos_token_id is not None and row and row[0] == tokenizer.bos_token_id else 0
+        encoded.append(Encoded(row, [0] * start + [1] * (len(row) - start)))
+    nll, count = response_nll(model, encoded, tokenizer.pad_token_id, batch_size, device)
+    return np.exp(nll / np.maximum(count, 1))
+
+
 def pre_experience_sample(labels: np.ndarray, per_cluster: int, seed: int, *,
                           confidences: np.ndarray | None = None, low_pct: float = 1.0,
                           high_pct: float = 99.0) -> list[int]:

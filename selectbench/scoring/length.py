@@ -26,3 +26,14 @@ def length_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
         "response_tokens": response,
         "total_tokens": [len(e.input_ids) for e in enc],
     })
+
+
+@scorer("response_chars", needs_model=False)
+def response_chars_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
+    """Characters of the response (all assistant turns' content), the length unit of
+    "Chasing Random" (Diddee & Ippolito 2024) for its Longest baseline; no model needed."""
+    import numpy as np
+
+    chars = np.fromiter((sum(len(m["content"]) for m in msgs if m["role"] == "assistant")
+                         for msgs in pool["messages"]), dtype=np.int64, count=len(pool))
+    return pd.DataFrame({"id": pool["id"].astype(str), "score": chars, "response_chars": chars})

@@ -13,6 +13,9 @@ are skipped. Errors name the file, the 1-based line and the field.
 scorers (`rds`, `embed`): with unit-norm pool embeddings e_i and query
 embeddings q_j, sim_t(i) = max_{j in task t} <e_i, q_j>, one column `sim__<t>`
 per task (first-appearance order of the file), and score(i) = max_t sim_t(i).
+Each query's own similarity is kept too, as `qsim__<t>__<j>` (j = the query's
+0-based index within task t): the RDS+ reference's single-task selection
+round-robins over individual query points (selector `round_robin`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ import pandas as pd
 from ..errors import ConfigError, DataError, ScoreError
 
 SIM_PREFIX = "sim__"
+QSIM_PREFIX = "qsim__"
+
+
+def query_column(task: str, j: int) -> str:
+    """Column of the j-th query (0-based, within its task) of `task`."""
+    return f"{QSIM_PREFIX}{task}__{j}"
 
 
 def load_queries(path) -> list[tuple[str, list[dict]]]:
@@ -85,7 +94,8 @@ SIM_BLOCK = 256
 
 def query_similarity_table(ids, emb: np.ndarray, query_emb: np.ndarray, tasks: list[str],
                            chunk_rows: int = SIM_BLOCK) -> pd.DataFrame:
-    """id, score (max over tasks), sim__<task> (max over the task's queries), embedding.
+    """id, score (max over tasks), sim__<task> (max over the task's queries),
+    qsim__<task>__<j> (each query), embedding.
 
     `emb` [n, d] and `query_emb` [q, d] must be L2-normalized (cosine = dot product).
     """
@@ -96,14 +106,19 @@ def query_similarity_table(ids, emb: np.ndarray, query_emb: np.ndarray, tasks: l
     names = list(dict.fromkeys(tasks))
     cols = {t: np.flatnonzero(np.asarray(tasks) == t) for t in names}
     sims = np.empty((len(ids), len(names)), dtype=np.float64)
+    per_query = np.empty((len(ids), len(tasks)), dtype=np.float32)
     q = query_emb.astype(np.float32)
     for s in range(0, len(ids), chunk_rows):
         block = emb[s:s + chunk_rows].astype(np.float32) @ q.T          # [rows, queries]
+        per_query[s:s + chunk_rows] = block
         for k, t in enumerate(names):
             sims[s:s + chunk_rows, k] = block[:, cols[t]].max(axis=1)
     score = sims.max(axis=1)
     out = {"id": ids, "score": score}
     for k, t in enumerate(names):
         out[SIM_PREFIX + t] = sims[:, k]
+    for t in names:
+        for j, col in enumerate(cols[t]):
+            out[query_column(t, j)] = per_query[:, col]
     out["embedding"] = list(emb.astype(np.float32))
     return pd.DataFrame(out)

@@ -20,3 +20,15 @@ def diverse_evol(ctx: SelectContext) -> list[str]:
     if len(ctx.previous) != ctx.budget:
         raise SelectbenchError(f"diverse_evol: last round has {len(ctx.previous)} ids, budget is {ctx.budget}")
     return list(ctx.previous)
+
+
+@selector("mods", needs_scores=True, needs_embeddings=True,
+          params={"base_model": None, "preset": None, "quality_threshold": 0.0, "necessity_threshold": 0.0,
+                  "seed_size": None, "max_new_tokens": 256, "batch_size": 16, "max_length": 2048, "fill": "error"})
+def mods(ctx: SelectContext) -> list[str]:
+    """MoDS: reward-quality filter, k-center seed set, necessity from the seed-trained model's answers."""
+    if ctx.previous is None:
+        raise SelectbenchError("mods: no MoDS selection file (the workflow's mods_select output)")
+    if len(ctx.previous) != ctx.budget:
+        raise SelectbenchError(f"mods: the MoDS stage chose {len(ctx.previous)} ids, budget is {ctx.budget}")
+    return list(ctx.previous)

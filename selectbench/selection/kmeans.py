@@ -9,6 +9,12 @@
 3. Within each cluster, the quota highest-scoring examples (`descending: false`:
    lowest) — ties in pool order. Selection order: by score, ties in pool order.
 
+`max_score` (default null = off): rows with score ≥ max_score are demoted below
+every other row before ranking (they keep their cluster membership; within a
+cluster they come last, in pool order). With IFD this is SFT@scale's rule for
+its "IFD + K-means" runs (`data_by_IFD.py` sets IFD > 1 to 0, i.e. last), so
+`ifd_km` applies the same ≥ 1 filter as `ifd_top`; set it in the method params.
+
 `kmeans(x, k, seed, iters)` is public: labels [n] int64 and centroids [k, d] float64.
 Distances are computed chunk by chunk (‖x‖² − 2x·c + ‖c‖²): memory O(chunk · k).
 """
@@ -143,7 +149,7 @@ def proportional_quota(sizes, budget: int) -> np.ndarray:
 
 
 @selector("kmeans_top", needs_scores=True, needs_embeddings=True,
-          params={"clusters": 100, "iters": 300, "descending": True})
+          params={"clusters": 100, "iters": 300, "descending": True, "max_score": None})
 def kmeans_top(ctx: SelectContext) -> list[str]:
     """Best-scoring examples within each k-means cluster, in proportion to cluster size."""
     p = ctx.params
@@ -155,6 +161,9 @@ def kmeans_top(ctx: SelectContext) -> list[str]:
     labels, _ = kmeans(x, k, ctx.seed, int(p.get("iters", 300)))
     quota = proportional_quota(np.bincount(labels, minlength=k), ctx.budget)
     key = -scores if p.get("descending", True) else scores
+    if p.get("max_score") is not None:                      # demoted rows rank after all others
+        demoted = scores >= float(p["max_score"])
+        key = np.where(demoted, np.inf, key)
     order = np.argsort(key, kind="stable")                  # best first, ties in pool order
     grouped = order[np.argsort(labels[order], kind="stable")]  # by cluster, best first within each
     sizes = np.bincount(labels, minlength=k)

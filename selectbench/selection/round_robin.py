@@ -6,6 +6,16 @@ selected, until the budget is reached. An example already taken by one task is
 skipped by the others (they take their next best instead), so every turn adds one
 example and the result has exactly `budget` distinct ids.
 
+Single task (`single_task`, default `queries`): the RDS+ reference code that
+produced the paper's single-task selections (`get_top_influences.py
+--selection_method max`) round-robins over the task's individual *query points*
+(score columns `qsim__<task>__<j>`): each query in turn pops its next most similar
+example; an example another query already took is skipped and that turn adds
+nothing. Selection stops at exactly `budget` (the reference overshoots by up to
+#queries − 1 and then drops an arbitrary set-ordered tail). `single_task: max`
+ranks by the task's max-over-queries similarity instead (then it equals `top_k`
+on `sim__<task>`).
+
 With no `sim__*` columns the `score` column is the single task, and the selection
 equals `top_k`.
 """
@@ -18,6 +28,7 @@ from ..errors import SelectbenchError
 from .base import SelectContext, selector
 
 SIM_PREFIX = "sim__"
+QSIM_PREFIX = "qsim__"
 
 
 def task_columns(scores, tasks=None) -> list[str]:
@@ -55,17 +66,76 @@ def round_robin_order(columns: list[np.ndarray], budget: int) -> list[int]:
     return out
 
 
-@selector("round_robin", needs_scores=True, params={"tasks": None})
+def query_columns(scores, task_column: str) -> list[str]:
+    """The per-query columns `qsim__<task>__<j>` of a task column `sim__<task>`, in j order."""
+    task = task_column[len(SIM_PREFIX):]
+    pre = f"{QSIM_PREFIX}{task}__"
+    found = {int(c[len(pre):]): c for c in scores.columns
+             if str(c).startswith(pre) and c[len(pre):].isdigit()}
+    return [found[j] for j in sorted(found)]
+
+
+def _top_positions(v: np.ndarray, m: int) -> np.ndarray:
+    """Positions of the m highest values, highest first, ties in pool order (exact, O(n))."""
+    n = len(v)
+    if m >= n:
+        return np.argsort(-v, kind="stable")
+    thr = np.partition(v, n - m)[n - m]                 # the m-th highest value
+    above = np.flatnonzero(v > thr)
+    at = np.flatnonzero(v == thr)[: m - len(above)]
+    idx = np.concatenate([above, at])
+    return idx[np.argsort(-v[idx], kind="stable")]
+
+
+def query_round_robin_order(columns: list[np.ndarray], budget: int) -> list[int]:
+    """Row indices in selection order: queries take turns popping their next best row;
+    a row already selected is popped without being added (the reference's rule)."""
+    n = len(columns[0])
+    if budget > n:
+        raise SelectbenchError(f"round_robin: budget {budget} exceeds the pool ({n} rows)")
+    depth = min(n, budget)
+    orders = [_top_positions(c, depth) for c in columns]
+    pointer = [0] * len(columns)
+    taken = np.zeros(n, dtype=bool)
+    out: list[int] = []
+    while len(out) < budget:
+        for q, c in enumerate(columns):
+            if len(out) == budget:
+                break
+            if pointer[q] == len(orders[q]):          # went deeper than precomputed: full order
+                orders[q] = np.argsort(-c, kind="stable")
+            row = int(orders[q][pointer[q]])
+            pointer[q] += 1
+            if not taken[row]:
+                taken[row] = True
+                out.append(row)
+    return out
+
+
+def _finite(ctx, c) -> np.ndarray:
+    v = ctx.scores[c].to_numpy(dtype=float)
+    bad = ~np.isfinite(v)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise SelectbenchError(f"round_robin: column '{c}' of id '{ctx.scores['id'].iloc[i]}' is {v[i]!r}")
+    return v
+
+
+@selector("round_robin", needs_scores=True, params={"tasks": None, "single_task": "queries"})
 def round_robin(ctx: SelectContext) -> list[str]:
-    """Tasks (`sim__<task>` columns, or `tasks:` a subset) take turns picking their best unselected example."""
+    """Tasks (`sim__<task>` columns, or `tasks:` a subset) take turns picking their best unselected
+    example; a single task round-robins over its query points (`single_task: queries`, the reference)."""
     cols = task_columns(ctx.scores, ctx.params.get("tasks"))
-    values = []
-    for c in cols:
-        v = ctx.scores[c].to_numpy(dtype=float)
-        bad = ~np.isfinite(v)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise SelectbenchError(f"round_robin: column '{c}' of id '{ctx.scores['id'].iloc[i]}' is {v[i]!r}")
-        values.append(v)
-    idx = round_robin_order(values, ctx.budget)
+    mode = ctx.params.get("single_task", "queries")
+    if mode not in ("queries", "max"):
+        raise SelectbenchError(f"round_robin: single_task must be 'queries' or 'max' (got {mode!r})")
+    if len(cols) == 1 and cols[0] != "score" and mode == "queries":
+        qcols = query_columns(ctx.scores, cols[0])
+        if not qcols:
+            raise SelectbenchError(
+                f"round_robin: no per-query columns '{QSIM_PREFIX}{cols[0][len(SIM_PREFIX):]}__<j>' in the "
+                "score file (rescore with this version, or set params.single_task: max)")
+        idx = query_round_robin_order([_finite(ctx, c) for c in qcols], ctx.budget)
+        return ctx.scores["id"].iloc[idx].astype(str).tolist()
+    idx = round_robin_order([_finite(ctx, c) for c in cols], ctx.budget)
     return ctx.scores["id"].iloc[idx].astype(str).tolist()

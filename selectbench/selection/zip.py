@@ -19,9 +19,15 @@ Rounds repeat until |D'| = budget (the last round picks only what is left). Ties
 go to the lower state, then the lower pool index (stage 1), to the earlier
 candidate (stages 2 and 3).
 
-`reference_code: true` reproduces two behaviours of the authors' ZIP.py instead:
-stage 3 conditions on this round's picks only (R(D3 + [x]), an empty start), and
-the K2 − K3 stage-2 candidates not picked in stage 3 leave the pool for good.
+`reference_code: true` (the default) follows the authors' ZIP.py, the code behind the
+paper's and SFT@scale's ZIP numbers: stage 3 conditions on this round's picks only
+(R(D3 + [x]), an empty start), and the K2 − K3 stage-2 candidates not picked in
+stage 3 leave the pool for good. `reference_code: false` is selectbench's variant:
+stage 3 conditions on the whole selection (R(D' + D3 + [x])) and unpicked stage-2
+candidates stay in the pool. In both modes stage 1 only ever sees rows still in the
+pool (ZIP.py re-admits picked/dropped rows once K1 exceeds what is left, because it
+marks them with a large state instead of removing them; a selection here never
+repeats a row).
 
 R(D' + [x]) is computed with a zlib compressor that has already consumed bytes(D')
 and is copied per candidate: deflate output does not depend on how the input is
@@ -74,7 +80,7 @@ class _Prefix:
 
 
 def zip_select(texts: list[bytes], budget: int, k1: int, k2: int, k3: int,
-               reference_code: bool = False) -> list[int]:
+               reference_code: bool = True) -> list[int]:
     """Indices of `texts` in ZIP's selection order (exactly `budget` of them)."""
     n = len(texts)
     if budget > n:
@@ -116,7 +122,7 @@ def zip_select(texts: list[bytes], budget: int, k1: int, k2: int, k3: int,
     return selected
 
 
-@selector("zip", needs_scores=False, params={"k1": 10000, "k2": 200, "k3": 100, "reference_code": False})
+@selector("zip", needs_scores=False, params={"k1": 10000, "k2": 200, "k3": 100, "reference_code": True})
 def zip_selector(ctx: SelectContext) -> list[str]:
     """Greedy three-stage selection of the examples that keep the zlib compression ratio lowest."""
     p = ctx.params
@@ -125,5 +131,5 @@ def zip_selector(ctx: SelectContext) -> list[str]:
     k1 = min(int(p.get("k1", 10000)), n)
     k2 = min(int(p.get("k2", 200)), k1)
     k3 = min(int(p.get("k3", 100)), k2)
-    idx = zip_select(texts, ctx.budget, k1, k2, k3, bool(p.get("reference_code", False)))
+    idx = zip_select(texts, ctx.budget, k1, k2, k3, bool(p.get("reference_code", True)))
     return ctx.pool["id"].iloc[idx].astype(str).tolist()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import SelectbenchError
 from ..io import atomic_write_json
 from .finetune import Preset, finetune
 
@@ -137,9 +138,15 @@ def run_diverse_evol_init(pool_path, out_selection, *, budget: int, params: dict
 
 
 def build_pre_experienced(out_dir, *, pool_path, embeddings_path, base: dict, clusters: int, per_cluster: int,
-                          preset: dict, seed: int, device: str, iters: int = 100, threads: int = 1) -> dict:
+                          preset: dict, seed: int, device: str, iters: int = 100, threads: int = 1,
+                          sampling: str = "percentile", low_pct: float = 1.0, high_pct: float = 99.0,
+                          batch_size: int = 16, max_length: int = 2048) -> dict:
     """Cherry's pre-experienced model: k-means on embeddings, a few rows per cluster, brief
-    training, saved as a full model (LoRA merged) so scorers load it like any other model."""
+    training, saved as a full model (LoRA merged) so scorers load it like any other model.
+
+    `sampling: percentile` (default, Cherry's `data_by_cluster.py`): inside each cluster the
+    rows whose instruction perplexity under the base model lies within [low_pct, high_pct]
+    percentiles, evenly spaced; `uniform`: a seeded uniform sample per cluster."""
     from ..modeling import ModelRef, load_tokenizer
     from ..pools import read_pool
     from ..scoring.ifd import pre_experience_sample
@@ -149,7 +156,20 @@ def build_pre_experienced(out_dir, *, pool_path, embeddings_path, base: dict, cl
     pool = read_pool(pool_path)
     x = load_embeddings(embeddings_path, pool)
     labels, _ = kmeans(x, min(clusters, len(x)), seed, iters)
-    idx = pre_experience_sample(labels, per_cluster, seed)
+    if sampling not in ("percentile", "uniform"):
+        raise SelectbenchError(f"pre_experienced: sampling must be 'percentile' or 'uniform' (got {sampling!r})")
+    confidences = None
+    if sampling == "percentile":
+        from ..modeling import load_causal_lm, resolve_dtype
+        from ..scoring.ifd import instruction_perplexity
+
+        ref = ModelRef(**base)
+        lm = load_causal_lm(ref, device, resolve_dtype("auto", device))
+        confidences = instruction_perplexity(lm, load_tokenizer(ref), list(pool["messages"]), max_length,
+                                             batch_size, device, ids=pool["id"].astype(str).tolist())
+        del lm
+    idx = pre_experience_sample(labels, per_cluster, seed, confidences=confidences, low_pct=low_pct,
+                                high_pct=high_pct)
     ids = [str(pool["id"].iloc[i]) for i in idx]
     out_dir = Path(out_dir)
     stage = out_dir.parent / f".{out_dir.name}.train"
@@ -164,6 +184,7 @@ def build_pre_experienced(out_dir, *, pool_path, embeddings_path, base: dict, cl
 
     shutil.copy(stage / "loss.csv", out_dir / "pre_experience_loss.csv")
     shutil.rmtree(stage, ignore_errors=True)
-    metrics = {"pre_experience_ids": ids, "clusters": clusters, "per_cluster": per_cluster, "train": train}
+    metrics = {"pre_experience_ids": ids, "clusters": clusters, "per_cluster": per_cluster,
+               "sampling": sampling, "low_pct": low_pct, "high_pct": high_pct, "train": train}
     atomic_write_json(metrics, out_dir / "build_metrics.json")
     return metrics

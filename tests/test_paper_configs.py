@@ -1,0 +1,67 @@
+"""The seed papers' configs: valid, each method in its paper's variant, planned offline with the
+job counts the README lists (network blocked: hub pools/models must not be touched at planning)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from selectbench.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPERS = sorted((ROOT / "config" / "papers").glob("*.yaml"))
+
+
+def readme_counts() -> dict[str, int]:
+    text = (ROOT / "README.md").read_text()
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r"^\| `config/papers/([\w.]+\.yaml)` \|.*\| (\d+) \|$", text, re.M)}
+
+
+def test_every_paper_config_is_listed():
+    assert {p.name for p in PAPERS} == {"chasing_random.yaml", "rds_plus.yaml", "sft_at_scale.yaml"}
+    assert set(readme_counts()) == {p.name for p in PAPERS}
+
+
+@pytest.mark.parametrize("path", PAPERS, ids=lambda p: p.stem)
+def test_plans_offline_with_the_readme_job_count(path, tmp_path):
+    load_config(path)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HTTP_PROXY="http://127.0.0.1:9",
+               HTTPS_PROXY="http://127.0.0.1:9", http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9")
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--configfile", str(path),
+                          "--directory", str(tmp_path), "--snakefile", str(ROOT / "Snakefile")],
+                         capture_output=True, text=True, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    total = int(re.search(r"^total\s+(\d+)", out.stdout + out.stderr, re.M).group(1))
+    assert total == readme_counts()[path.name]
+
+
+def methods(name):
+    with open(ROOT / "config" / "papers" / name) as fh:
+        return yaml.safe_load(fh)["methods"]
+
+
+def test_each_paper_runs_its_own_variant():
+    cr = methods("chasing_random.yaml")
+    assert cr["alpagasus"]["scorer"] == "alpagasus_api"
+    assert cr["alpagasus"]["params"] == {"threshold": 4, "over_budget": "top"}
+    assert cr["longest"] == {**cr["longest"], "scorer": "response_chars", "selector": "top_k",
+                             "params": {"ties": "shuffle"}}
+    assert cr["deita"]["params"]["threshold"] == 0.9
+    rds = methods("rds_plus.yaml")
+    single = [m for m in rds.values() if m.get("scorer") in ("rds", "embed") and "tasks" in m.get("params", {})]
+    assert len(single) == 12 and all(m.get("params", {}).get("single_task", "queries") == "queries" for m in single)
+    assert rds["ppl_mid"]["selector"] == "mid_percentile"
+    sft = methods("sft_at_scale.yaml")
+    assert sft["ifd_km"]["params"]["max_score"] == 1.0
+    assert sft["zip"]["params"].get("reference_code", True) is True
+    assert {"token_length", "cross_entropy", "ifd", "selectit", "less", "zip", "diverse_evol", "full",
+            "random"} <= set(sft)
+    exp = load_config(ROOT / "config" / "papers" / "chasing_random.yaml")
+    assert "tulu_v2_mix" not in exp.selected_pools and "flan" in exp.selected_pools
