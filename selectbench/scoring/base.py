@@ -25,6 +25,49 @@ class ScoreContext:
 
 
 @dataclass(frozen=True)
+class PoolFile:
+    """A pool on disk, read in chunks: what a streaming scorer gets instead of a table.
+
+    Memory is one chunk of rows plus the id column (Arrow: bytes per row).
+    """
+
+    path: str
+    chunk_rows: int = 8192
+
+    def ids(self):
+        """The id column (one Arrow string array), in pool order."""
+        from ..pools import pool_ids
+
+        return pool_ids(self.path)
+
+    def id_series(self) -> pd.Series:
+        """The ids as a pandas string Series backed by Arrow (no Python objects per row)."""
+        return pd.Series(self.ids(), dtype=pd.ArrowDtype(__import__("pyarrow").string())).astype("str")
+
+    def chunks(self, columns=("id", "messages")):
+        """Yield dicts column → Python list, `chunk_rows` rows at a time."""
+        from ..pools import iter_pool
+
+        for batch in iter_pool(self.path, columns, self.chunk_rows):
+            yield {c: batch.column(c).to_pylist() for c in columns}
+
+
+def pool_chunks(pool, columns=("id", "messages"), chunk_rows: int = 8192):
+    """Chunks (column → list) of a PoolFile or of an in-memory pool table."""
+    if isinstance(pool, PoolFile):
+        yield from pool.chunks(columns)
+        return
+    for start in range(0, len(pool), chunk_rows):
+        part = pool.iloc[start:start + chunk_rows]
+        yield {c: part[c].tolist() for c in columns}
+
+
+def pool_id_series(pool) -> pd.Series:
+    """The pool's ids as strings, in pool order (PoolFile or table)."""
+    return pool.id_series() if isinstance(pool, PoolFile) else pool["id"].astype(str).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
 class ScorerSpec:
     name: str
     fn: Callable[[pd.DataFrame, ScoreContext], pd.DataFrame]
@@ -32,6 +75,7 @@ class ScorerSpec:
     params: dict = field(default_factory=dict)   # allowed parameter → default
     doc: str = ""
     embeds: bool = False    # writes an `embedding` column (list of floats) besides `score`
+    streams: bool = False   # fn gets a PoolFile (reads the pool in chunks), not a DataFrame
 
     def resolved_params(self, given: dict) -> dict:
         return {**self.params, **given}
@@ -40,18 +84,20 @@ class ScorerSpec:
 SCORERS: Registry[ScorerSpec] = Registry("scorer")
 
 
-def scorer(name: str, *, needs_model: bool, params: dict | None = None, embeds: bool = False):
+def scorer(name: str, *, needs_model: bool, params: dict | None = None, embeds: bool = False,
+           streams: bool = False):
     """Register `fn(pool, ctx) -> DataFrame` as scorer `name`.
 
     `params`: allowed parameter → default. A parameter whose name ends in `_file`
     is a path the workflow declares as an input of the scoring job; one ending in
     `_model` (a name) or `_models` (a list of names) names models of the config,
-    which reach the scorer as `ctx.models[name]` (ModelRef).
+    which reach the scorer as `ctx.models[name]` (ModelRef). `streams=True`: the
+    scorer receives a `PoolFile` and reads the pool chunk by chunk.
     """
 
     def deco(fn):
         SCORERS.register(name)(ScorerSpec(name, fn, needs_model, dict(params or {}),
-                                          (fn.__doc__ or "").strip(), embeds))
+                                          (fn.__doc__ or "").strip(), embeds, streams))
         return fn
 
     return deco
@@ -61,7 +107,10 @@ def check_scores(scores: pd.DataFrame, pool_ids, where: str) -> pd.DataFrame:
     """Scores must cover the pool exactly, once per id, with finite values."""
     if list(scores.columns[:2]) != ["id", "score"]:
         raise ScoreError(f"{where}: a score table starts with columns id, score (got {list(scores.columns)})")
+    if _same_ids_in_order(scores["id"], pool_ids):    # the usual case: no per-row Python sets
+        return _check_finite(scores, where)
     ids = scores["id"].astype(str)
+    pool_ids = pd.Series(pool_ids).astype(str)
     dup = ids[ids.duplicated()]
     if len(dup):
         raise ScoreError(f"{where}: id '{dup.iloc[0]}' scored twice")
@@ -71,11 +120,37 @@ def check_scores(scores: pd.DataFrame, pool_ids, where: str) -> pd.DataFrame:
     extra = set(ids) - set(pool_ids)
     if extra:
         raise ScoreError(f"{where}: {len(extra)} scored ids are not in the pool, e.g. '{sorted(extra)[0]}'")
+    return _check_finite(scores, where)
+
+
+def _arrow_strings(values):
+    import pyarrow as pa
+
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        arr = values
+    else:
+        arr = pa.array(pd.Series(values).astype(str), from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.string()) if not __import__("pyarrow").types.is_string(arr.type) else arr
+
+
+def _same_ids_in_order(score_ids, pool_ids) -> bool:
+    """Score ids equal the pool's, in pool order, with no repeat in the pool (Arrow, vectorized)."""
+    import pyarrow.compute as pc
+
+    a, b = _arrow_strings(score_ids), _arrow_strings(pool_ids)
+    if len(a) != len(b) or not a.equals(b):
+        return False
+    return len(pc.unique(b)) == len(b)
+
+
+def _check_finite(scores: pd.DataFrame, where: str) -> pd.DataFrame:
     values = pd.to_numeric(scores["score"], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ScoreError(f"{where}: score of id '{ids.iloc[i]}' is {scores['score'].iloc[i]!r} "
+        raise ScoreError(f"{where}: score of id '{scores['id'].iloc[i]}' is {scores['score'].iloc[i]!r} "
                          f"({int(bad.sum())} non-finite scores in all); refusing to rank it")
     return scores
 

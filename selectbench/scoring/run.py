@@ -9,8 +9,8 @@ import pandas as pd
 
 from .. import __version__
 from ..io import atomic_write_json, atomic_write_parquet
-from ..pools import read_pool
-from .base import SCORERS, ScoreContext, check_scores
+from ..pools import pool_ids, read_pool
+from .base import SCORERS, PoolFile, ScoreContext, check_scores
 
 
 def score_pool(pool_path, stats_path, scorer: str, params: dict, model: dict | None,
@@ -20,7 +20,7 @@ def score_pool(pool_path, stats_path, scorer: str, params: dict, model: dict | N
 
     spec = SCORERS.get(scorer)
     params = spec.resolved_params(params)
-    pool = read_pool(pool_path)
+    pool = PoolFile(str(pool_path)) if spec.streams else read_pool(pool_path)
     with open(stats_path) as fh:
         stats = json.load(fh)
     ref = ModelRef(**model) if model else None
@@ -34,7 +34,8 @@ def score_pool(pool_path, stats_path, scorer: str, params: dict, model: dict | N
     refs = {k: ModelRef(**v) for k, v in (models or {}).items()}
     scores = spec.fn(pool, ScoreContext(params=params, model=ref, device=dev, threads=threads, models=refs))
     wall = time.time() - t0
-    check_scores(scores, pool["id"].astype(str), f"scorer '{scorer}' on {pool_path}")
+    check_scores(scores, pool_ids(pool_path) if spec.streams else pool["id"].astype(str),
+                 f"scorer '{scorer}' on {pool_path}")
     provenance = {
         "scorer": scorer,
         "params": params,
