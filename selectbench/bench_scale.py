@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "pools"
+SHARED = Path(os.environ.get("SELECTBENCH_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "datasets" / "pools"
 T0 = SHARED / "t0-train-50k.jsonl.gz"
 BUDGET = 50_000
 
@@ -33,8 +33,8 @@ def build_scaled_pool(rows: int, out_path, src=T0) -> int:
     base = []
     with gzip.open(src, "rt", encoding="utf-8") as fh:
         for line in fh:
-            if line.strip():
-                r = json.loads(line)
+            r = json.loads(line) if line.strip() else None
+            if r and r["prompt"].strip() and r["completion"].strip():   # a few T0 rows have empty text
                 base.append((r["id"], r["source"], r["prompt"], r["completion"]))
     n = len(base)
     dumps = json.JSONEncoder(ensure_ascii=False).encode
@@ -69,6 +69,11 @@ def stage(name: str, work: str, rows: int) -> None:
         score_pool(work / "pool.parquet", work / "stats.json", "length", {},
                    {"name_or_path": str(work / "tokenizer"), "revision": None}, "cpu", 1,
                    work / "length.parquet", work / "length.json")
+    elif name == "random":
+        from .selection.run import select
+
+        select(work / "pool.parquet", work / "stats.json", None, "random", "random", {},
+               min(BUDGET, rows), 0, work / "random.json")
     elif name == "top_k":
         from .selection.run import select
 
@@ -99,13 +104,26 @@ def make_tokenizer(out_dir) -> None:
         for line in fh:
             r = json.loads(line)
             texts += [r["prompt"], r["completion"]]
+            if not line.strip():
+                continue
             if len(texts) >= 10_000:
                 break
     train_tokenizer(texts, vocab_size=8192, out_dir=out_dir, model_max_length=1 << 20)
 
 
-def pipeline(rows: int, work=None) -> list[dict]:
-    """Build the pool and run the three stages; one row per stage with time and peak RSS."""
+STAGES = {
+    "normalize": "normalize + write pool (one job)",
+    "random": "`random` selection of {budget:,} (one job; reads ids only)",
+    "length": "`length` scores (tokenize every row; one job)",
+    "top_k": "`top_k` selection of {budget:,} by length (one job; reads ids + scores)",
+}
+
+
+def pipeline(rows: int, work=None, report=None) -> list[dict]:
+    """Build the pool and run the stages; one row per stage with time and peak RSS.
+
+    `report(rows_so_far)` is called after every stage (so a long run records what it measured).
+    """
     if not T0.exists():
         return [{"what": f"{rows:,}-row pool (normalize, length, top_k)", "size": "skipped: ../shared absent",
                  "seconds": float("nan")}]
@@ -119,16 +137,17 @@ def pipeline(rows: int, work=None) -> list[dict]:
         make_tokenizer(tmp / "tokenizer")
         out = [{"what": f"build a {rows:,}-row pool from perturbed T0 rows (JSONL, {raw_gb:.1f} GB)",
                 "size": f"{rows:,} rows", "seconds": raw_s}]
-        for name in ("normalize", "length", "top_k"):
+        for name, what in STAGES.items():
+            if report:
+                report(out)
             secs, peak = run_child([sys.executable, "-m", "selectbench.bench_scale", "--stage", name,
                                     "--work", str(tmp), "--rows", str(rows)], env)
-            what = {"normalize": "normalize + write pool (one job)",
-                    "length": "`length` scores (tokenize every row; one job)",
-                    "top_k": f"`top_k` selection of {min(BUDGET, rows):,} by length (one job)"}[name]
-            out.append({"what": what, "size": f"{rows:,} rows", "seconds": secs,
+            out.append({"what": what.format(budget=min(BUDGET, rows)), "size": f"{rows:,} rows", "seconds": secs,
                         "rate": f"{rows / secs:,.0f} rows/s", "peak_mib": peak})
             if name == "normalize":
                 (tmp / "raw.jsonl").unlink()     # free the disk before the next stages
+        if report:
+            report(out)
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -171,13 +190,20 @@ def main(argv=None) -> int:
     if args.stage:
         stage(args.stage, args.work, args.rows)
         return 0
-    rows = pipeline(args.rows, args.work)
-    body = ["## Pool scale (`make bench-scale`)", "",
-            f"Written by `make bench-scale` on {machine()}. Each stage is one child process; peak RSS is "
-            "that process's maximum resident set (kernel rusage). Target: under 4 GiB (4,096 MiB) per job.", "",
-            *format_rows(rows)]
-    update_section(args.out, "bench-scale", body)
-    print("\n".join(body))
+    started = machine()
+
+    def report(rows):
+        body = ["## Pool scale (`make bench-scale`)", "",
+                f"Written by `make bench-scale` (`python -m selectbench.bench_scale --rows {args.rows}`) on "
+                f"{started}. Each stage is one child process; peak RSS is that process's maximum resident set "
+                "(kernel rusage via `os.wait4`). Target: under 4 GiB (4,096 MiB) per job.", "",
+                *format_rows(rows)]
+        if len(rows) <= len(STAGES):
+            body += ["", f"(run in progress or stopped: {len(STAGES) + 1 - len(rows)} stage(s) not measured)"]
+        update_section(args.out, "bench-scale", body)
+        print("\n".join(body), flush=True)
+
+    pipeline(args.rows, args.work, report)
     return 0
 
 

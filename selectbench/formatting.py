@@ -80,7 +80,7 @@ def encode(tokenizer, messages, max_length: int | None = None) -> Encoded:
     return Encoded(ids, mask)
 
 
-ENCODE_CHUNK = 2048
+ENCODE_CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -132,13 +132,24 @@ def encode_chunk(tokenizer, conversations, max_length: int | None = None) -> Enc
     n = len(rendered)
     if n == 0:
         return EncodedChunk(np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(1, np.int64))
-    enc = tokenizer([r.text for r in rendered], add_special_tokens=True, return_offsets_mapping=True)
-    lengths = np.fromiter((len(x) for x in enc["input_ids"]), dtype=np.int64, count=n)
+    texts = [r.text for r in rendered]
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:   # the Rust tokenizer itself: what tokenizer(...) calls, minus Python copies
+        encs = backend.encode_batch(texts, add_special_tokens=True)
+        token_ids = [e.ids for e in encs]
+        spans = [e.offsets for e in encs]
+        del encs
+    else:
+        enc = tokenizer(texts, add_special_tokens=True, return_offsets_mapping=True)
+        token_ids, spans = enc["input_ids"], enc["offset_mapping"]
+    lengths = np.fromiter((len(x) for x in token_ids), dtype=np.int64, count=n)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    ids = np.fromiter(chain.from_iterable(enc["input_ids"]), dtype=np.int64, count=int(offsets[-1]))
-    chars = np.fromiter(chain.from_iterable(chain.from_iterable(enc["offset_mapping"])), dtype=np.int64,
+    ids = np.fromiter(chain.from_iterable(token_ids), dtype=np.int64, count=int(offsets[-1]))
+    del token_ids
+    chars = np.fromiter(chain.from_iterable(chain.from_iterable(spans)), dtype=np.int64,
                         count=2 * int(offsets[-1])).reshape(-1, 2)
+    del spans
     base = np.zeros(n, dtype=np.int64)
     np.cumsum([len(r.text) + 1 for r in rendered[:-1]], out=base[1:])
     span_start = np.fromiter((base[i] + s for i, r in enumerate(rendered) for s, _ in r.loss_spans), dtype=np.int64)

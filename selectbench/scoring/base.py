@@ -32,7 +32,7 @@ class PoolFile:
     """
 
     path: str
-    chunk_rows: int = 8192
+    chunk_rows: int = 1024
 
     def ids(self):
         """The id column (one Arrow string array), in pool order."""
@@ -52,7 +52,7 @@ class PoolFile:
             yield {c: batch.column(c).to_pylist() for c in columns}
 
 
-def pool_chunks(pool, columns=("id", "messages"), chunk_rows: int = 8192):
+def pool_chunks(pool, columns=("id", "messages"), chunk_rows: int = 1024):
     """Chunks (column → list) of a PoolFile or of an in-memory pool table."""
     if isinstance(pool, PoolFile):
         yield from pool.chunks(columns)

@@ -44,7 +44,6 @@ def token_budget_batches(lengths, batch_size: int, batch_tokens: int | None) -> 
     return batches
 
 
-
 def pad_batch(encoded: list[Encoded], pad_id: int):
     import torch
 
