@@ -25,7 +25,7 @@ rule normalize_pool:
     log:
         "logs/pools/{pool}.log",
     resources:
-        mem_mb=8000,
+        mem_mb=normalize_mem_mb,
         runtime=60,
     conda:
         "../envs/selectbench.yaml"

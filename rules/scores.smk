@@ -21,7 +21,7 @@ rule score:
     threads: threads_of("score")
     resources:
         gpu=lambda wc: 0 if wc.scorer_model == NO_MODEL else resources_of("score", "gpu"),
-        mem_mb=resources_of("score", "mem_mb"),
+        mem_mb=score_mem_mb,
         runtime=resources_of("score", "runtime"),
     conda:
         "../envs/selectbench.yaml"

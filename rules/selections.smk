@@ -16,7 +16,7 @@ rule select:
     log:
         "logs/selections/{pool}/{method}/b{budget}/s{seed}.log",
     resources:
-        mem_mb=4000,
+        mem_mb=select_mem_mb,
         runtime=30,
     conda:
         "../envs/selectbench.yaml"
