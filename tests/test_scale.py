@@ -258,3 +258,36 @@ def test_load_embeddings_flat_read_equals_stack(tmp_path):
     got = load_embeddings(tmp_path / "e.parquet", pa.array(ids))
     assert got.dtype == np.float32 and np.array_equal(got, emb.astype(np.float32))
     assert np.array_equal(load_embeddings(tmp_path / "e.parquet", pd.DataFrame({"id": ids})), got)
+
+
+# --------------------------------------------------------------------------- bench --gpu (CPU-side pieces)
+
+
+def test_llama_flops_and_mfu_arithmetic():
+    from selectbench.bench import LLAMA_SIZES, device_peak, llama_forward_flops, mfu
+
+    cfg = {"hidden_size": 4, "intermediate_size": 8, "num_hidden_layers": 2, "num_attention_heads": 2,
+           "num_key_value_heads": 1, "vocab_size": 10}
+    # per layer: q,o 2·16 + k,v 2·4·2 + mlp 3·4·8 = 32 + 16 + 96 = 144 params; seq 3
+    dense = 2 * 144 * 2 * 3
+    attention = 2 * 2 * 2 * 4 * 9 / 2
+    assert llama_forward_flops(cfg, 3) == dense + attention + 2 * 4 * 10 * 3
+    assert llama_forward_flops(cfg, 3, response_tokens=1) == dense + attention + 2 * 4 * 10
+    # an 8B config: ~2 × 7e9 non-embedding params per token (+ head, + attention)
+    per_token = llama_forward_flops(LLAMA_SIZES["8b"], 1, 0) / 2
+    assert 6.5e9 < per_token < 7.5e9
+    assert mfu(1e15, 2.0, 1e15) == 0.5
+    with pytest.raises(ValueError):
+        mfu(1.0, 0.0, 1e15)
+    assert device_peak("NVIDIA H100 80GB HBM3") == 989e12 and device_peak("Some CPU") is None
+
+
+def test_bench_gpu_fails_clearly_without_cuda():
+    import torch
+
+    from selectbench.bench import bench_gpu
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(SystemExit, match="needs a CUDA device"):
+        bench_gpu("1b")

@@ -89,8 +89,16 @@ def sliced_head(model):
     return decoder, head
 
 
-def _batch_nll(model, parts, ids, attn, loss):
-    """(sum of NLL, count) per row of one padded batch; `parts` from `sliced_head`."""
+def loss_positions(attn, loss):
+    """(row, column) index tensors of the shifted loss positions, computed where the tensors live
+    (call it on the host batch: on a GPU, boolean indexing would sync with the host)."""
+    mask = loss[:, 1:] & attn[:, 1:].bool()
+    return mask.nonzero(as_tuple=True)
+
+
+def _batch_nll(model, parts, ids, attn, loss, where=None):
+    """(sum of NLL, count) per row of one padded batch; `parts` from `sliced_head`;
+    `where`: `loss_positions` of the batch, already on the device (else computed here)."""
     import torch
     import torch.nn.functional as F
 
@@ -101,10 +109,11 @@ def _batch_nll(model, parts, ids, attn, loss):
         tok_nll = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
         return (tok_nll * mask).sum(dim=1).double(), mask.sum(dim=1)
     decoder, head = parts
-    hidden = decoder(input_ids=ids, attention_mask=attn).last_hidden_state[:, :-1]
-    where = mask.nonzero(as_tuple=True)
-    logits = head(hidden[where]).float()           # [response tokens, vocab]
-    tok_nll = F.cross_entropy(logits, target[where], reduction="none")
+    if where is None:
+        where = loss_positions(attn, loss)
+    hidden = decoder(input_ids=ids, attention_mask=attn).last_hidden_state
+    logits = head(hidden[where[0], where[1]]).float()     # [response tokens, vocab]; position t predicts t+1
+    tok_nll = F.cross_entropy(logits, ids[where[0], where[1] + 1], reduction="none")
     nll = torch.zeros(rows, dtype=torch.float32, device=ids.device).index_add_(0, where[0], tok_nll)
     return nll.double(), mask.sum(dim=1)
 
@@ -131,8 +140,12 @@ def response_nll(model, encoded, pad_id: int, batch_size: int, device: str,
     out_nll, out_cnt = [], []
     with torch.inference_mode():
         for idx in batches:
-            ids, attn, loss = (t.to(device, non_blocking=True) for t in pad(idx))
-            nll, cnt = _batch_nll(model, parts, ids, attn, loss)
+            ids, attn, loss = pad(idx)
+            where = loss_positions(attn, loss) if parts is not None else None   # on the host: no sync
+            ids, attn, loss = (t.to(device, non_blocking=True) for t in (ids, attn, loss))
+            if where is not None:
+                where = tuple(w.to(device, non_blocking=True) for w in where)
+            nll, cnt = _batch_nll(model, parts, ids, attn, loss, where)
             out_nll.append(nll)
             out_cnt.append(cnt)
     nll = np.zeros(n, dtype=np.float64)
