@@ -291,3 +291,18 @@ def test_bench_gpu_fails_clearly_without_cuda():
         pytest.skip("a CUDA device is present")
     with pytest.raises(SystemExit, match="needs a CUDA device"):
         bench_gpu("1b")
+
+
+def test_read_pool_rows_reads_the_selection_only(tmp_path):
+    from selectbench.pools import read_pool_rows
+    from selectbench.training.finetune import messages_of
+
+    cfg = mixed_pool(tmp_path, 30)
+    write_normalized_pool("p", cfg, tmp_path / "pool.parquet", tmp_path / "stats.json", tmp_path, chunk_rows=4)
+    full = read_pool(tmp_path / "pool.parquet")
+    ids = [full["id"][i] for i in (17, 3, 29, 4)]
+    part = read_pool_rows(tmp_path / "pool.parquet", ids)
+    assert part["id"].tolist() == sorted(ids, key=full["id"].tolist().index)   # pool order
+    assert messages_of(part, ids, "selected") == messages_of(full, ids, "selected")
+    with pytest.raises(KeyError, match="not in the pool"):
+        messages_of(read_pool_rows(tmp_path / "pool.parquet", ["nope"]), ["nope"], "selected")

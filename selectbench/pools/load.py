@@ -487,6 +487,28 @@ def read_pool(path, columns=None) -> pd.DataFrame:
     )
 
 
+def read_pool_rows(path, ids, columns=None) -> pd.DataFrame:
+    """The rows of the pool whose id is in `ids` (pool order), like `read_pool`.
+
+    Row groups are scanned one at a time with an Arrow `is_in` filter, so memory is
+    one row group plus the rows kept (fine-tuning reads its selection, not the pool).
+    """
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    names = pq.ParquetFile(path).schema_arrow.names
+    _check_pool_schema(path, names)
+    wanted = pa.array([str(i) for i in ids], type=pa.string())
+    table = ds.dataset(str(path), format="parquet").to_table(
+        columns=list(columns) if columns is not None else None, filter=pc.field("id").isin(wanted))
+    return pd.DataFrame(
+        {c: (table.column(c).to_pylist() if c == "messages" or c not in CORE_COLUMNS
+             else pd.Series(table.column(c).to_pandas(), copy=False))
+         for c in table.column_names},
+        columns=table.column_names,
+    )
+
+
 def iter_pool(path, columns=("id", "messages"), chunk_rows: int = CHUNK_ROWS):
     """Yield the pool in record batches of `chunk_rows` (Arrow), reading only `columns`."""
     pf = pq.ParquetFile(path)
