@@ -306,3 +306,21 @@ def test_read_pool_rows_reads_the_selection_only(tmp_path):
     assert messages_of(part, ids, "selected") == messages_of(full, ids, "selected")
     with pytest.raises(KeyError, match="not in the pool"):
         messages_of(read_pool_rows(tmp_path / "pool.parquet", ["nope"]), ["nope"], "selected")
+
+
+def test_perplexity_batch_tokens_is_validated_at_parse_time():
+    import yaml
+
+    from selectbench.config import check_config
+    from selectbench.scoring import SCORERS
+
+    cfg = yaml.safe_load(Path("config/demo.yaml").read_text())
+    assert SCORERS.get("perplexity").params["batch_tokens"] == 16384
+    for ok in (None, 4096):
+        c = json.loads(json.dumps(cfg))
+        c["scoring"]["perplexity"]["batch_tokens"] = ok
+        check_config(c)
+    c = json.loads(json.dumps(cfg))
+    c["scoring"]["perplexity"]["batch_tokens"] = 0
+    with pytest.raises(ConfigError, match="batch_tokens"):
+        check_config(c)
