@@ -338,10 +338,10 @@ def bench_gpu(size: str = "1b", seq_len: int = 2048, batch: int = 8, steps: int 
 
 PARTS = {
     "selectors": lambda a: bench_selectors(a.rows) + bench_diversity(),
-    "scoring": lambda a: bench_scoring() + bench_lm_ratio(),
+    "scoring": lambda a: bench_scoring() + bench_lm_ratio(a.lm_rows),
     "normalize": lambda a: bench_normalize(),
     "dag": lambda a: bench_dryrun(),
-    "growth": lambda a: bench_growth(),
+    "growth": lambda a: bench_growth([int(x) for x in a.growth.split(",")]),
 }
 
 
@@ -352,6 +352,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="BENCHMARKS.md")
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts of {', '.join(PARTS)}")
+    ap.add_argument("--lm-rows", type=int, default=200, help="real T0 rows of the LM-scoring ratio")
+    ap.add_argument("--growth", default="100000,1000000", help="pool sizes of the growth rows")
     ap.add_argument("--gpu", default=None, metavar="SIZE", help=f"GPU scoring figures for a Llama of {list(LLAMA_SIZES)}")
     args = ap.parse_args(argv)
     if args.gpu:
@@ -364,7 +366,7 @@ def main(argv=None) -> int:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     for name, rows in parts.items():
         body = [f"### `{name}`", "",
-                f"Written by `python -m selectbench.bench --only {name}` (part of `make bench`) on {machine()}; "
+                f"Written by `python -m selectbench.bench {' '.join(argv if argv is not None else sys.argv[1:])}` (`make bench` runs every part) on {machine()}; "
                 f"peak RSS of the bench process so far: {peak_mb:,.0f} MiB.", ""]
         if name in ("growth",):
             from .bench_scale import format_rows
