@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "pools"
+SHARED = Path(os.environ.get("SELECTBENCH_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "datasets" / "pools"
 
 
 def _timed(fn, repeat=3):
