@@ -83,16 +83,25 @@ def stage(name: str, work: str, rows: int) -> None:
         raise SystemExit(f"unknown stage {name}")
 
 
+# A tiny launcher between the bench and each stage: Linux counts the RSS that a process had
+# when it called exec into the child's ru_maxrss, so a stage started straight from the
+# (large) bench process would report at least the bench's own RSS.
+LAUNCHER = ("import os, subprocess, sys\n"
+            "p = subprocess.Popen(sys.argv[2:])\n"
+            "_, status, usage = os.wait4(p.pid, 0)\n"
+            "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+            "sys.exit(os.waitstatus_to_exitcode(status))\n")
+
+
 def run_child(args: list[str], env=None) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of one child process; raises if it fails."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(args, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    secs = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} exited with {proc.returncode}")
-    return secs, usage.ru_maxrss / 1024
+    with tempfile.NamedTemporaryFile(suffix=".maxrss") as fh:
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", LAUNCHER, fh.name, *args], env=env)
+        secs = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} exited with {proc.returncode}")
+        return secs, int(Path(fh.name).read_text()) / 1024
 
 
 def make_tokenizer(out_dir) -> None:
@@ -196,7 +205,7 @@ def main(argv=None) -> int:
         body = ["## Pool scale (`make bench-scale`)", "",
                 f"Written by `make bench-scale` (`python -m selectbench.bench_scale --rows {args.rows}`) on "
                 f"{started}. Each stage is one child process; peak RSS is that process's maximum resident set "
-                "(kernel rusage via `os.wait4`). Target: under 4 GiB (4,096 MiB) per job.", "",
+                "(kernel rusage via `os.wait4`, read by a small launcher process). Target: under 4 GiB (4,096 MiB) per job.", "",
                 *format_rows(rows)]
         if len(rows) <= len(STAGES):
             body += ["", f"(run in progress or stopped: {len(STAGES) + 1 - len(rows)} stage(s) not measured)"]
