@@ -271,11 +271,11 @@ def cost_inputs():
 # score jobs never ask for less than compute.resources.score.mem_mb. Measured by `make bench`
 # and `make bench-scale` (BENCHMARKS.md); README "Memory at pool scale" lists them.
 POOL_MEMORY = {
-    "normalize_pool": (1024, 256),   # one chunk of rows + hash, 3 counts per row
-    "select": (1024, 128),           # ids (+ source) and the score columns, Arrow
+    "normalize_pool": (1024, 64),    # one chunk of rows + hash, 3 counts per row
+    "select": (1024, 256),           # ids (+ source) and the score columns, Arrow
     "select_text": (1024, 8192),     # selectors reading the messages (zip)
-    "score_streaming": (3072, 64),   # length, perplexity: one chunk + ids and scores
-    "score_in_memory": (3072, 12288),  # other scorers hold messages and encodings of the pool
+    "score_streaming": (3072, 256),  # length, perplexity: one chunk + ids and scores
+    "score_in_memory": (3072, 20480),  # other scorers hold messages and per-row token lists of the pool
 }
 
 
