@@ -324,3 +324,44 @@ def test_perplexity_batch_tokens_is_validated_at_parse_time():
     c["scoring"]["perplexity"]["batch_tokens"] = 0
     with pytest.raises(ConfigError, match="batch_tokens"):
         check_config(c)
+
+
+# --------------------------------------------------------------------------- bench-scale pieces
+
+
+def test_scaled_pool_has_unique_ids_and_perturbed_text(tmp_path):
+    from selectbench.bench_scale import build_scaled_pool
+
+    if not SHARED_T0.exists():
+        pytest.skip(f"{SHARED_T0} absent (shared data)")
+    n_base = sum(1 for c in t0_conversations(10**6) if c[0]["content"].strip() and c[1]["content"].strip())
+    rows = n_base + 5
+    build_scaled_pool(rows, tmp_path / "raw.jsonl")
+    lines = [json.loads(x) for x in (tmp_path / "raw.jsonl").read_text(encoding="utf-8").split("\n") if x]
+    assert len(lines) == rows and len({r["id"] for r in lines}) == rows
+    assert lines[n_base]["completion"] == lines[0]["completion"] and lines[n_base]["prompt"].startswith("[1] ")
+
+
+def test_update_section_replaces_only_its_block(tmp_path):
+    from selectbench.bench_scale import update_section
+
+    out = tmp_path / "B.md"
+    update_section(out, "a", ["one"])
+    update_section(out, "b", ["two"])
+    update_section(out, "a", ["three"])
+    text = out.read_text()
+    assert "three" in text and "one" not in text and "two" in text
+    assert text.index("three") < text.index("two")
+
+
+def test_child_peak_rss_is_the_child_s_not_the_parent_s():
+    import sys
+
+    from selectbench.bench_scale import run_child
+
+    ballast = bytearray(400 * 2**20)   # a parent much bigger than the child
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    _, small = run_child([sys.executable, "-c", "pass"])
+    _, big = run_child([sys.executable, "-c", "b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096])"])
+    assert small < 200 and big >= 300
+    del ballast
