@@ -195,9 +195,26 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="BENCHMARKS.md")
     ap.add_argument("--work", default=None, help="folder for the temporary pool (default: the system temp)")
     ap.add_argument("--stage", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--reuse", default=None, metavar="DIR",
+                    help="measure --stages again on the pool a stopped run left in DIR (no rebuild)")
+    ap.add_argument("--stages", default="random", help="with --reuse: comma-separated stages")
     args = ap.parse_args(argv)
     if args.stage:
         stage(args.stage, args.work, args.rows)
+        return 0
+    if args.reuse:
+        env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+        rows = []
+        for name in args.stages.split(","):
+            secs, peak = run_child([sys.executable, "-m", "selectbench.bench_scale", "--stage", name,
+                                    "--work", args.reuse, "--rows", str(args.rows)], env)
+            rows.append({"what": STAGES[name].format(budget=min(BUDGET, args.rows)) + ", on the pool above",
+                         "size": f"{args.rows:,} rows", "seconds": secs, "rate": f"{args.rows / secs:,.0f} rows/s",
+                         "peak_mib": peak})
+        body = [f"Re-measured by `python -m selectbench.bench_scale --reuse DIR --stages {args.stages} "
+                f"--rows {args.rows}` on {machine()}:", "", *format_rows(rows)]
+        update_section(args.out, "bench-scale-reuse", body)
+        print("\n".join(body), flush=True)
         return 0
     started = machine()
 

@@ -479,9 +479,15 @@ def read_pool(path, columns=None) -> pd.DataFrame:
         if unknown:
             raise DataError(path, None, unknown[0], "no such column in the pool")
     table = pq.read_table(path, columns=list(columns) if columns is not None else None)
+    return _as_frame(table)
+
+
+def _as_frame(table: pa.Table) -> pd.DataFrame:
+    """Core string columns wrap the Arrow buffers (no copy, no Python object per row);
+    `messages` and label columns become Python objects as before."""
     return pd.DataFrame(
         {c: (table.column(c).to_pylist() if c == "messages" or c not in CORE_COLUMNS
-             else pd.Series(table.column(c).to_pandas(), copy=False))
+             else pd.Series(pd.arrays.ArrowExtensionArray(table.column(c)), copy=False))
          for c in table.column_names},
         columns=table.column_names,
     )
@@ -501,12 +507,7 @@ def read_pool_rows(path, ids, columns=None) -> pd.DataFrame:
     wanted = pa.array([str(i) for i in ids], type=pa.string())
     table = ds.dataset(str(path), format="parquet").to_table(
         columns=list(columns) if columns is not None else None, filter=pc.field("id").isin(wanted))
-    return pd.DataFrame(
-        {c: (table.column(c).to_pylist() if c == "messages" or c not in CORE_COLUMNS
-             else pd.Series(table.column(c).to_pandas(), copy=False))
-         for c in table.column_names},
-        columns=table.column_names,
-    )
+    return _as_frame(table)
 
 
 def iter_pool(path, columns=("id", "messages"), chunk_rows: int = CHUNK_ROWS):
