@@ -122,7 +122,7 @@ def make_tokenizer(out_dir) -> None:
 
 STAGES = {
     "normalize": "normalize + write pool (one job)",
-    "random": "`random` selection of {budget:,} (one job; reads ids only)",
+    "random": "`random` selection of {budget:,} (one job; reads the id and source columns)",
     "length": "`length` scores (tokenize every row; one job)",
     "top_k": "`top_k` selection of {budget:,} by length (one job; reads ids + scores)",
 }
