@@ -526,3 +526,46 @@ def selected_inputs():
     for spec in selected_pools().values():
         files += [spec["path"]] + ([spec["length_scores"]] if spec["length_scores"] else [])
     return files
+
+
+# ---------------------------------------------------------------- memory as a function of pool rows
+# A job's declared mem_mb = base MiB + bytes per row × the pool's declared `rows` (rounded up);
+# a job never asks for less than its kind's compute.resources.<kind>.mem_mb. Measured by `make bench`
+# and `make bench-scale` (BENCHMARKS.md); README "Memory at pool scale" lists them.
+POOL_MEMORY = {
+    "normalize_pool": (1024, 64),    # one chunk of rows + hash, 3 counts per row
+    "select": (1024, 256),           # ids (+ source) and the score columns, Arrow
+    "select_text": (1024, 8192),     # selectors reading the messages (zip)
+    "score_streaming": (3072, 256),  # length, perplexity: one chunk + ids and scores
+    "score_in_memory": (3072, 20480),  # other scorers hold messages and per-row token lists of the pool
+}
+
+
+def declared_rows(pool):
+    """The pool's declared row count (`rows`, or a built pool's n_rows)."""
+    spec = config["pools"][pool]
+    return int(spec.get("rows") or spec.get("build", {}).get("params", {}).get("n_rows", 0))
+
+
+def mem_mb_for(kind, rows, floor=0):
+    base, per_row = POOL_MEMORY[kind]
+    return max(int(floor), base + -(-per_row * int(rows) // 2**20))
+
+
+def normalize_mem_mb(wildcards):
+    return mem_mb_for("normalize_pool", declared_rows(wildcards.pool), resource_value("normalize", "mem_mb"))
+
+
+def select_mem_mb(wildcards):
+    from selectbench.selection import SELECTORS
+
+    columns = SELECTORS.get(EXP.methods[wildcards.method].selector).pool_columns
+    return mem_mb_for("select_text" if "messages" in columns else "select", declared_rows(wildcards.pool),
+                      resource_value("select", "mem_mb"))
+
+
+def score_mem_mb(wildcards):
+    from selectbench.scoring import SCORERS
+
+    kind = "score_streaming" if SCORERS.get(wildcards.scorer).streams else "score_in_memory"
+    return mem_mb_for(kind, declared_rows(wildcards.pool), resource_value("score", "mem_mb"))

@@ -29,7 +29,7 @@ rule normalize_pool:
     threads: threads_of("normalize")
     resources:
         gpu=resources_of("normalize", "gpu"),
-        mem_mb=resources_of("normalize", "mem_mb"),
+        mem_mb=normalize_mem_mb,
         runtime=resources_of("normalize", "runtime"),
     conda:
         "../envs/selectbench.yaml"
@@ -66,13 +66,16 @@ rule derive_pool:
     params:
         derive=lambda wc: config["pools"][wc.pool]["derive"],
         rows=lambda wc: config["pools"][wc.pool]["rows"],
+        code=code_of("selectbench.pools.derive"),
     log:
         "logs/pools/{pool}.derive.log",
     wildcard_constraints:
         pool=derived_pool_regex(),
+    threads: threads_of("normalize")
     resources:
-        mem_mb=4000,
-        runtime=60,
+        gpu=resources_of("normalize", "gpu"),
+        mem_mb=normalize_mem_mb,
+        runtime=resources_of("normalize", "runtime"),
     conda:
         "../envs/selectbench.yaml"
     script:

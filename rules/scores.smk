@@ -25,7 +25,7 @@ rule score:
     threads: threads_of("score")
     resources:
         gpu=lambda wc: score_gpus(wc.scorer_model),
-        mem_mb=resources_of("score", "mem_mb"),
+        mem_mb=score_mem_mb,
         runtime=resources_of("score", "runtime"),
     conda:
         "../envs/selectbench.yaml"

@@ -14,6 +14,9 @@ that lm-eval sees when it tokenizes the same text.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain, islice
+
+import numpy as np
 
 ROLES = ("system", "user", "assistant")
 ROLE_TAGS = {r: f"<|{r}|>\n" for r in ROLES}
@@ -77,16 +80,103 @@ def encode(tokenizer, messages, max_length: int | None = None) -> Encoded:
     return Encoded(ids, mask)
 
 
-def encode_many(tokenizer, conversations, max_length: int | None = None) -> list[Encoded]:
-    """Batch version of `encode` (one fast-tokenizer call for all texts)."""
+ENCODE_CHUNK = 1024
+
+
+@dataclass(frozen=True)
+class EncodedChunk:
+    """Many tokenized conversations as flat NumPy arrays (no per-row Python lists).
+
+    Row i's tokens are ``ids[offsets[i]:offsets[i+1]]``; ``mask`` marks loss tokens.
+    """
+
+    ids: "np.ndarray"       # int64 [total tokens]
+    mask: "np.ndarray"      # bool  [total tokens]
+    offsets: "np.ndarray"   # int64 [rows + 1]
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> "np.ndarray":
+        return np.diff(self.offsets)
+
+    @property
+    def n_response(self) -> "np.ndarray":
+        """Loss tokens per row (int64)."""
+        counts = np.add.reduceat(self.mask.astype(np.int64), self.offsets[:-1]) if self.mask.size else None
+        out = np.zeros(len(self), dtype=np.int64)
+        if counts is not None:
+            nonempty = self.lengths > 0
+            out[nonempty] = counts[nonempty]
+        return out
+
+    def row(self, i: int) -> Encoded:
+        a, b = self.offsets[i], self.offsets[i + 1]
+        return Encoded(self.ids[a:b].tolist(), self.mask[a:b].astype(np.int64).tolist())
+
+    def rows(self) -> list[Encoded]:
+        return [self.row(i) for i in range(len(self))]
+
+
+def encode_chunk(tokenizer, conversations, max_length: int | None = None) -> EncodedChunk:
+    """Tokenize a chunk of conversations at once; the same tokens and mask as `encode`.
+
+    One fast-tokenizer call for the chunk; the loss mask is computed for all
+    tokens at once: every rendered text is placed at a global character offset,
+    the assistant spans become sorted global intervals, and a token is a loss
+    token when its (non-empty) start lies inside one (a binary search).
+    """
     eos = tokenizer.eos_token or ""
     rendered = [render(m, eos) for m in conversations]
-    enc = tokenizer([r.text for r in rendered], add_special_tokens=True, return_offsets_mapping=True)
-    out = []
-    for r, ids, offs in zip(rendered, enc["input_ids"], enc["offset_mapping"]):
-        mask = [1 if (e > s and any(a <= s < b for a, b in r.loss_spans)) else 0 for s, e in offs]
-        ids = list(ids)
-        if max_length is not None and len(ids) > max_length:
-            ids, mask = ids[:max_length], mask[:max_length]
-        out.append(Encoded(ids, mask))
-    return out
+    n = len(rendered)
+    if n == 0:
+        return EncodedChunk(np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(1, np.int64))
+    texts = [r.text for r in rendered]
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:   # the Rust tokenizer itself: what tokenizer(...) calls, minus Python copies
+        encs = backend.encode_batch(texts, add_special_tokens=True)
+        token_ids = [e.ids for e in encs]
+        spans = [e.offsets for e in encs]
+        del encs
+    else:
+        enc = tokenizer(texts, add_special_tokens=True, return_offsets_mapping=True)
+        token_ids, spans = enc["input_ids"], enc["offset_mapping"]
+    lengths = np.fromiter((len(x) for x in token_ids), dtype=np.int64, count=n)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    ids = np.fromiter(chain.from_iterable(token_ids), dtype=np.int64, count=int(offsets[-1]))
+    del token_ids
+    chars = np.fromiter(chain.from_iterable(chain.from_iterable(spans)), dtype=np.int64,
+                        count=2 * int(offsets[-1])).reshape(-1, 2)
+    del spans
+    base = np.zeros(n, dtype=np.int64)
+    np.cumsum([len(r.text) + 1 for r in rendered[:-1]], out=base[1:])
+    span_start = np.fromiter((base[i] + s for i, r in enumerate(rendered) for s, _ in r.loss_spans), dtype=np.int64)
+    span_end = np.fromiter((base[i] + e for i, r in enumerate(rendered) for _, e in r.loss_spans), dtype=np.int64)
+    row = np.repeat(np.arange(n), lengths)
+    start = chars[:, 0] + base[row]
+    k = np.searchsorted(span_start, start, side="right") - 1
+    mask = (chars[:, 1] > chars[:, 0]) & (k >= 0)
+    mask &= start < span_end[np.maximum(k, 0)] if span_end.size else False
+    if max_length is not None and (lengths > max_length).any():
+        keep = (np.arange(len(ids)) - offsets[row]) < max_length
+        ids, mask = ids[keep], mask[keep]
+        lengths = np.minimum(lengths, max_length)
+        offsets[1:] = np.cumsum(lengths)
+    return EncodedChunk(ids, mask, offsets)
+
+
+def encode_chunks(tokenizer, conversations, max_length: int | None = None, chunk: int = ENCODE_CHUNK):
+    """Yield `EncodedChunk`s of `chunk` conversations (memory bounded by a chunk)."""
+    conversations = iter(conversations)
+    while True:
+        part = list(islice(conversations, chunk))
+        if not part:
+            return
+        yield encode_chunk(tokenizer, part, max_length)
+
+
+def encode_many(tokenizer, conversations, max_length: int | None = None) -> list[Encoded]:
+    """Batch version of `encode`: tokenized in chunks of ENCODE_CHUNK, vectorized loss masks."""
+    return [e for c in encode_chunks(tokenizer, conversations, max_length) for e in c.rows()]

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, DataError
 from .formats import FORMATS, RowError, check_unicode, convert
-from .stats import CORE_COLUMNS, pool_stats
+from .stats import CORE_COLUMNS, StatsAccumulator, pool_stats
 
 MESSAGES_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet")
@@ -199,10 +200,14 @@ def read_json(path: Path) -> Iterator[tuple[int, object]]:
 def read_parquet(path: Path) -> Iterator[tuple[int, object]]:
     """Yield (1-based row index, row dict) of a Parquet file."""
     try:
-        rows = pq.read_table(path).to_pylist()
+        batches = pq.ParquetFile(path).iter_batches(batch_size=8192)
+        index = 0
+        for batch in batches:   # one record batch of Python rows at a time
+            for row in batch.to_pylist():
+                index += 1
+                yield index, row
     except (OSError, pa.ArrowException) as e:
         raise DataError(path, None, None, f"cannot read Parquet: {e}") from None
-    yield from enumerate(rows, 1)
 
 
 def read_hub(src: Source) -> Iterator[tuple[int, object]]:
@@ -335,6 +340,123 @@ def normalize_pool(pool_name: str, pool_cfg: dict, base_dir: str | Path = ".") -
     return pd.DataFrame(columns, columns=list(columns))
 
 
+# --------------------------------------------------------------------------- streaming
+
+
+CHUNK_ROWS = 20_000
+
+
+def _chunk_table(columns: dict[str, list], schema: pa.Schema | None, first_row: int) -> pa.Table:
+    """One chunk of normalized records as Arrow, in `schema` once the first chunk fixed it."""
+    arrays = []
+    for i, (column, values) in enumerate(columns.items()):
+        if column == "messages":
+            arrays.append(pa.array(values, type=MESSAGES_TYPE))
+        elif column in CORE_COLUMNS:
+            arrays.append(pa.array(values, type=pa.string()))
+        else:
+            try:
+                arr = pa.array(values)
+                if schema is not None and arr.type != schema.field(i).type:
+                    arr = pa.array(values, type=schema.field(i).type)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
+                raise ValueError(f"label column '{column}' cannot be stored in Parquet "
+                                 f"(rows from {first_row} on): {e}") from None
+            arrays.append(arr)
+    return pa.Table.from_arrays(arrays, names=list(columns))
+
+
+def _first_duplicate(sources: list[Source], candidates: set[str]) -> None:
+    """Second pass over the sources, only when two id hashes collided: raise at the first repeat."""
+    first_seen: dict[str, str] = {}
+    for src in sources:
+        for rowno, record in source_records(src):
+            if record["id"] not in candidates:
+                continue
+            previous = first_seen.setdefault(record["id"], record["origin"])
+            if previous != record["origin"]:
+                raise DataError(src.where, rowno, src.id_field or "id",
+                                f"duplicate id '{record['id']}' (first at {previous})")
+
+
+def write_normalized_pool(pool_name: str, pool_cfg: dict, parquet_path, stats_path,
+                          base_dir: str | Path = ".", chunk_rows: int = CHUNK_ROWS) -> int:
+    """Normalize a pool straight to Parquet (row groups of `chunk_rows`) and its stats JSON.
+
+    Same rows, errors and stats as `normalize_pool` + `write_pool`, in memory
+    bounded by one chunk plus a few bytes per row: the duplicate-id check keeps
+    a 64-bit hash per id (int64 array) and goes back to the sources only when
+    two hashes collide; the stats keep three int32 counts per row. Outputs are
+    written to temporary files and renamed into place only when every check
+    passed. Returns the number of rows.
+    """
+    sources, expected = parse_pool(pool_name, pool_cfg, base_dir)
+    labels = list(sources[0].label_columns)
+    names = (*CORE_COLUMNS, *labels)
+    parquet_path, stats_path = Path(parquet_path), Path(stats_path)
+    for p in (parquet_path, stats_path):
+        p.parent.mkdir(parents=True, exist_ok=True)
+    acc = StatsAccumulator(labels)
+    hashes: list[np.ndarray] = []
+    per_source: Counter[str] = Counter()
+    temps: list[Path] = [_temp_beside(parquet_path), _temp_beside(stats_path)]
+    placed: list[Path] = []
+    writer = None
+    try:
+        columns: dict[str, list] = {c: [] for c in names}
+
+        def flush():
+            nonlocal writer, columns
+            if not columns["id"]:
+                return
+            table = _chunk_table(columns, writer.schema if writer else None, acc.rows + 1)
+            if writer is None:
+                writer = pq.ParquetWriter(temps[0], table.schema)
+            writer.write_table(table, row_group_size=chunk_rows)
+            acc.update(columns["id"], columns["source"], columns["messages"], {c: columns[c] for c in labels})
+            hashes.append(np.fromiter((hash(i) for i in columns["id"]), dtype=np.int64, count=len(columns["id"])))
+            columns = {c: [] for c in names}
+
+        for src in sources:
+            for _, record in source_records(src):
+                per_source[src.name] += 1
+                for column, values in columns.items():
+                    values.append(record[column])
+                if len(columns["id"]) >= chunk_rows:
+                    flush()
+        flush()
+        if writer is None:   # an empty pool still gets a Parquet file with the schema
+            writer = pq.ParquetWriter(temps[0], _chunk_table(columns, None, 1).schema)
+        writer.close()
+        all_hashes = np.sort(np.concatenate(hashes)) if hashes else np.zeros(0, dtype=np.int64)
+        collide = all_hashes[1:][all_hashes[1:] == all_hashes[:-1]]
+        if collide.size:
+            wanted = set(collide.tolist())
+            candidates = {r["id"] for src in sources for _, r in source_records(src) if hash(r["id"]) in wanted}
+            _first_duplicate(sources, candidates)
+        del all_hashes, hashes
+        if acc.rows != expected:
+            raise ConfigError(
+                f"pool '{pool_name}': config says rows: {expected} but the sources hold {acc.rows} rows "
+                f"after normalization ({dict(per_source)}); update 'rows' if the data is right"
+            )
+        temps[1].write_text(json.dumps(acc.result(), sort_keys=True, indent=2, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+        for temp, target in zip(temps, (parquet_path, stats_path)):
+            os.replace(temp, target)
+            placed.append(target)
+    except BaseException:
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - cleaning up after the real error
+                pass
+        for p in (*temps, *placed):
+            p.unlink(missing_ok=True)
+        raise
+    return acc.rows
+
+
 # --------------------------------------------------------------------------- parquet
 
 
@@ -359,16 +481,76 @@ def to_arrow(df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=names)
 
 
-def read_pool(path) -> pd.DataFrame:
-    """Read a normalized pool written by `write_pool` (messages as lists of dicts)."""
-    table = pq.read_table(path)
-    missing = [c for c in CORE_COLUMNS if c not in table.column_names]
+def _check_pool_schema(path, names) -> None:
+    missing = [c for c in CORE_COLUMNS if c not in names]
     if missing:
         raise DataError(path, None, missing[0], "not a normalized pool: missing column")
+
+
+def read_pool(path, columns=None) -> pd.DataFrame:
+    """Read a normalized pool written by `write_pool` (messages as lists of dicts).
+
+    `columns`: read only these (e.g. ["id", "source"] for a selector: bytes per
+    row, where `messages` as Python objects costs kilobytes per row). String
+    columns come back as Arrow-backed pandas strings; `messages` as Python lists.
+    """
+    names = pq.ParquetFile(path).schema_arrow.names
+    _check_pool_schema(path, names)
+    if columns is not None:
+        unknown = [c for c in columns if c not in names]
+        if unknown:
+            raise DataError(path, None, unknown[0], "no such column in the pool")
+    table = pq.read_table(path, columns=list(columns) if columns is not None else None)
+    return _as_frame(table)
+
+
+def _as_frame(table: pa.Table) -> pd.DataFrame:
+    """Core string columns wrap the Arrow buffers (no copy, no Python object per row);
+    `messages` and label columns become Python objects as before."""
     return pd.DataFrame(
-        {c: table.column(c).to_pylist() for c in table.column_names},
+        {c: (table.column(c).to_pylist() if c == "messages" or c not in CORE_COLUMNS
+             else pd.Series(pd.arrays.ArrowExtensionArray(table.column(c)), copy=False))
+         for c in table.column_names},
         columns=table.column_names,
     )
+
+
+def read_pool_rows(path, ids, columns=None) -> pd.DataFrame:
+    """The rows of the pool whose id is in `ids` (pool order), like `read_pool`.
+
+    Row groups are scanned one at a time with an Arrow `is_in` filter, so memory is
+    one row group plus the rows kept (fine-tuning reads its selection, not the pool).
+    """
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    names = pq.ParquetFile(path).schema_arrow.names
+    _check_pool_schema(path, names)
+    wanted = pa.array([str(i) for i in ids], type=pa.string())
+    table = ds.dataset(str(path), format="parquet").to_table(
+        columns=list(columns) if columns is not None else None, filter=pc.field("id").isin(wanted))
+    return _as_frame(table)
+
+
+def iter_pool(path, columns=("id", "messages"), chunk_rows: int = CHUNK_ROWS):
+    """Yield the pool in record batches of `chunk_rows` (Arrow), reading only `columns`."""
+    pf = pq.ParquetFile(path)
+    _check_pool_schema(path, pf.schema_arrow.names)
+    yield from pf.iter_batches(batch_size=chunk_rows, columns=list(columns))
+
+
+def pool_num_rows(path) -> int:
+    """The pool's row count, from the Parquet footer (reads no rows)."""
+    pf = pq.ParquetFile(path)
+    _check_pool_schema(path, pf.schema_arrow.names)
+    return pf.metadata.num_rows
+
+
+def pool_ids(path) -> pa.Array:
+    """The pool's id column as one Arrow string array (bytes per row)."""
+    pf = pq.ParquetFile(path)
+    _check_pool_schema(path, pf.schema_arrow.names)
+    return pq.read_table(path, columns=["id"]).column("id").combine_chunks()
 
 
 def _temp_beside(path: Path) -> Path:

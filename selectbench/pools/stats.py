@@ -31,7 +31,7 @@ def quantiles(values) -> dict[str, float | None]:
 
     Values are rounded to 3 decimals; all are None for an empty input.
     """
-    values = np.asarray(list(values), dtype=float)
+    values = np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=float)
     if values.size == 0:
         return {f"{q:g}": None for q in QUANTILES}
     return {f"{q:g}": round(float(np.quantile(values, q)), 3) for q in QUANTILES}
@@ -73,47 +73,92 @@ def _token_counts(messages) -> tuple[int, int]:
     return prompt, response
 
 
+class StatsAccumulator:
+    """`pool_stats` fed chunk by chunk: memory is a few integers per row, not the rows.
+
+    Per row it keeps the turn count and the prompt/response approximate token
+    counts (int32 arrays grown in chunks); the content hash, the per-source and
+    per-label counters are updated as rows arrive. `result()` equals
+    `pool_stats` of the concatenated chunks.
+    """
+
+    def __init__(self, labels=()):
+        self.labels = list(labels)
+        self.digest = hashlib.sha256()
+        self.sources: Counter = Counter()
+        self.label_counts = {c: Counter() for c in self.labels}
+        self._turns: list[np.ndarray] = []
+        self._prompt: list[np.ndarray] = []
+        self._response: list[np.ndarray] = []
+        self._digests: list[np.ndarray] = []   # 8 bytes of each conversation's sha256 (exact duplicates)
+        self.rows = 0
+
+    def update(self, ids, sources, messages, labels: dict | None = None) -> None:
+        """One chunk: parallel sequences of ids, sources, message lists (+ label columns)."""
+        n = len(ids)
+        turns = np.empty(n, dtype=np.int32)
+        prompt = np.empty(n, dtype=np.int32)
+        response = np.empty(n, dtype=np.int32)
+        digests = np.empty(n, dtype=np.uint64)
+        for i, (row_id, source, msgs) in enumerate(zip(ids, sources, messages)):
+            self.digest.update(canonical_line(row_id, source, msgs).encode("utf-8"))
+            digests[i] = int.from_bytes(message_digest(msgs)[:8], "little")
+            turns[i] = len(msgs)
+            prompt[i], response[i] = _token_counts(msgs)
+        self.sources.update(sources)
+        for c in self.labels:
+            self.label_counts[c].update(_label_key(v) for v in (labels or {})[c])
+        self._turns.append(turns)
+        self._prompt.append(prompt)
+        self._response.append(response)
+        self._digests.append(digests)
+        self.rows += n
+
+    def result(self) -> dict:
+        def cat(parts):
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+
+        prompt, response = cat(self._prompt).astype(np.int64), cat(self._response).astype(np.int64)
+        return {
+            "rows": int(self.rows),
+            "rows_per_source": dict(sorted(self.sources.items())),
+            "pool_sha256": self.digest.hexdigest(),
+            "turns": quantiles(cat(self._turns)),
+            "approx_tokens": {
+                "prompt": quantiles(prompt),
+                "response": quantiles(response),
+                "total": quantiles(prompt + response),
+            },
+            "approx_tokens_mean": {   # the cost model's L (selectbench cost estimate)
+                "prompt": round(float(np.mean(prompt)), 3) if self.rows else None,
+                "response": round(float(np.mean(response)), 3) if self.rows else None,
+                "total": round(float(np.mean(prompt) + np.mean(response)), 3) if self.rows else None,
+            },
+            "labels": {c: dict(sorted(self.label_counts[c].items())) for c in self.labels},
+            "exact_duplicates": _duplicate_counts(np.concatenate(self._digests) if self._digests
+                                                  else np.zeros(0, dtype=np.uint64)),
+        }
+
+
+def _duplicate_counts(digests: np.ndarray) -> dict:
+    """{rows repeating an earlier one, distinct conversations occurring more than once}."""
+    _, counts = np.unique(digests, return_counts=True)
+    return {"rows": int((counts - 1).sum()), "groups": int((counts > 1).sum())}
+
+
 def pool_stats(df: pd.DataFrame) -> dict:
     """Rows, rows per source, content hash, turn and approximate-token quantiles, label counts.
 
     `approx_tokens.prompt` counts system and user turns, `.response` every
     assistant turn (all of which carry the training loss), `.total` both.
     """
-    counts = [_token_counts(m) for m in df["messages"]]
-    prompt = [p for p, _ in counts]
-    response = [r for _, r in counts]
     labels = [c for c in df.columns if c not in CORE_COLUMNS]
-    return {
-        "rows": int(len(df)),
-        "rows_per_source": dict(sorted(Counter(df["source"]).items())),
-        "pool_sha256": pool_sha256(df),
-        "turns": quantiles(len(m) for m in df["messages"]),
-        "approx_tokens": {
-            "prompt": quantiles(prompt),
-            "response": quantiles(response),
-            "total": quantiles(p + r for p, r in zip(prompt, response)),
-        },
-        "approx_tokens_mean": {   # the cost model's L (selectbench cost estimate)
-            "prompt": round(float(np.mean(prompt)), 3) if prompt else None,
-            "response": round(float(np.mean(response)), 3) if response else None,
-            "total": round(float(np.mean(prompt) + np.mean(response)), 3) if prompt else None,
-        },
-        "labels": {
-            c: dict(sorted(Counter(_label_key(v) for v in df[c]).items())) for c in labels
-        },
-        "exact_duplicates": exact_duplicates(df["messages"]),
-    }
+    acc = StatsAccumulator(labels)
+    acc.update(list(df["id"]), list(df["source"]), list(df["messages"]), {c: list(df[c]) for c in labels})
+    return acc.result()
 
 
-def exact_duplicates(messages) -> dict:
-    """Rows whose conversation (roles and contents, byte for byte) equals an earlier row's.
-
-    `rows`: how many rows repeat an earlier one (dropping them would leave the distinct
-    conversations); `groups`: how many distinct conversations occur more than once.
-    """
-    counts = Counter(
-        hashlib.sha256(json.dumps(_plain_messages(m), ensure_ascii=False, separators=(",", ":"))
-                       .encode("utf-8")).digest()
-        for m in messages
-    )
-    return {"rows": int(sum(c - 1 for c in counts.values())), "groups": int(sum(c > 1 for c in counts.values()))}
+def message_digest(messages) -> bytes:
+    """sha256 of a conversation (roles and contents, byte for byte)."""
+    return hashlib.sha256(json.dumps(_plain_messages(messages), ensure_ascii=False, separators=(",", ":"))
+                          .encode("utf-8")).digest()

@@ -32,6 +32,77 @@ class ScoreContext:
 
 
 @dataclass(frozen=True)
+class PoolFile:
+    """A pool on disk, read in chunks: what a streaming scorer gets instead of a table.
+
+    Memory is one chunk of rows plus the id column (Arrow: bytes per row). `start`/`stop`
+    restrict it to the rows [start, stop) (one shard of a sharded score job); chunks are
+    `chunk_rows` rows counted from `start`, whatever the file's row groups, so a shard that
+    starts at a multiple of `chunk_rows` sees exactly the chunks of an unsharded pass.
+    """
+
+    path: str
+    chunk_rows: int = 1024
+    start: int = 0
+    stop: int | None = None
+
+    def ids(self):
+        """The id column (one Arrow string array), in pool order."""
+        from ..pools import pool_ids
+
+        ids = pool_ids(self.path)
+        stop = len(ids) if self.stop is None else self.stop
+        return ids.slice(self.start, stop - self.start)
+
+    def id_series(self) -> pd.Series:
+        """The ids as a pandas string Series backed by Arrow (no Python objects per row)."""
+        return pd.Series(self.ids(), dtype=pd.ArrowDtype(__import__("pyarrow").string())).astype("str")
+
+    def chunks(self, columns=("id", "messages")):
+        """Yield dicts column → Python list, `chunk_rows` rows at a time (the last may be shorter)."""
+        import pyarrow as pa
+
+        from ..pools import iter_pool
+
+        def emit(table):
+            return {c: table.column(c).to_pylist() for c in columns}
+
+        pos, buf, buffered = 0, [], 0
+        for batch in iter_pool(self.path, columns, self.chunk_rows):
+            n = batch.num_rows
+            lo = max(self.start - pos, 0)
+            hi = n if self.stop is None else min(self.stop - pos, n)
+            pos += n
+            if hi > lo:
+                buf.append(batch.slice(lo, hi - lo))
+                buffered += hi - lo
+                while buffered >= self.chunk_rows:
+                    table = pa.Table.from_batches(buf)
+                    yield emit(table.slice(0, self.chunk_rows))
+                    buf = table.slice(self.chunk_rows).to_batches()
+                    buffered -= self.chunk_rows
+            if self.stop is not None and pos >= self.stop:
+                break
+        if buffered:
+            yield emit(pa.Table.from_batches(buf))
+
+
+def pool_chunks(pool, columns=("id", "messages"), chunk_rows: int = 1024):
+    """Chunks (column → list) of a PoolFile or of an in-memory pool table."""
+    if isinstance(pool, PoolFile):
+        yield from pool.chunks(columns)
+        return
+    for start in range(0, len(pool), chunk_rows):
+        part = pool.iloc[start:start + chunk_rows]
+        yield {c: part[c].tolist() for c in columns}
+
+
+def pool_id_series(pool) -> pd.Series:
+    """The pool's ids as strings, in pool order (PoolFile or table)."""
+    return pool.id_series() if isinstance(pool, PoolFile) else pool["id"].astype(str).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
 class ScorerSpec:
     name: str
     fn: Callable[[pd.DataFrame, ScoreContext], pd.DataFrame]
@@ -46,6 +117,7 @@ class ScorerSpec:
     # shards must start at multiples of this many rows for merged scores to be byte-identical
     # to an unsharded pass (the scorer batches rows in blocks of it); 1 = any row
     shard_align: int = 1
+    streams: bool = False   # fn gets a PoolFile (reads the pool in chunks), not a DataFrame
 
     def resolved_params(self, given: dict) -> dict:
         return {**self.params, **given}
@@ -55,18 +127,20 @@ SCORERS: Registry[ScorerSpec] = Registry("scorer")
 
 
 def scorer(name: str, *, needs_model: bool, params: dict | None = None, embeds: bool = False,
-           shardable: bool = True, shard_align: int = 1):
+           shardable: bool = True, shard_align: int = 1, streams: bool = False):
     """Register `fn(pool, ctx) -> DataFrame` as scorer `name`.
 
     `params`: allowed parameter → default. A parameter whose name ends in `_file`
     is a path the workflow declares as an input of the scoring job; one ending in
     `_model` (a name) or `_models` (a list of names) names models of the config,
-    which reach the scorer as `ctx.models[name]` (ModelRef).
+    which reach the scorer as `ctx.models[name]` (ModelRef). `streams=True`: the
+    scorer receives a `PoolFile` and reads the pool chunk by chunk.
     """
 
     def deco(fn):
         SCORERS.register(name)(ScorerSpec(name, fn, needs_model, dict(params or {}),
-                                          (fn.__doc__ or "").strip(), embeds, shardable, shard_align))
+                                          (fn.__doc__ or "").strip(), embeds, shardable, shard_align,
+                                          streams))
         return fn
 
     return deco
@@ -76,7 +150,10 @@ def check_scores(scores: pd.DataFrame, pool_ids, where: str) -> pd.DataFrame:
     """Scores must cover the pool exactly, once per id, with finite values."""
     if list(scores.columns[:2]) != ["id", "score"]:
         raise ScoreError(f"{where}: a score table starts with columns id, score (got {list(scores.columns)})")
+    if _same_ids_in_order(scores["id"], pool_ids):    # the usual case: no per-row Python sets
+        return _check_finite(scores, where)
     ids = scores["id"].astype(str)
+    pool_ids = pd.Series(pool_ids).astype(str)
     dup = ids[ids.duplicated()]
     if len(dup):
         raise ScoreError(f"{where}: id '{dup.iloc[0]}' scored twice")
@@ -86,11 +163,37 @@ def check_scores(scores: pd.DataFrame, pool_ids, where: str) -> pd.DataFrame:
     extra = set(ids) - set(pool_ids)
     if extra:
         raise ScoreError(f"{where}: {len(extra)} scored ids are not in the pool, e.g. '{sorted(extra)[0]}'")
+    return _check_finite(scores, where)
+
+
+def _arrow_strings(values):
+    import pyarrow as pa
+
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        arr = values
+    else:
+        arr = pa.array(pd.Series(values).astype(str), from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.string()) if not __import__("pyarrow").types.is_string(arr.type) else arr
+
+
+def _same_ids_in_order(score_ids, pool_ids) -> bool:
+    """Score ids equal the pool's, in pool order, with no repeat in the pool (Arrow, vectorized)."""
+    import pyarrow.compute as pc
+
+    a, b = _arrow_strings(score_ids), _arrow_strings(pool_ids)
+    if len(a) != len(b) or not a.equals(b):
+        return False
+    return len(pc.unique(b)) == len(b)
+
+
+def _check_finite(scores: pd.DataFrame, where: str) -> pd.DataFrame:
     values = pd.to_numeric(scores["score"], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ScoreError(f"{where}: score of id '{ids.iloc[i]}' is {scores['score'].iloc[i]!r} "
+        raise ScoreError(f"{where}: score of id '{scores['id'].iloc[i]}' is {scores['score'].iloc[i]!r} "
                          f"({int(bad.sum())} non-finite scores in all); refusing to rank it")
     return scores
 

@@ -2,29 +2,35 @@
 
 score = number of response (assistant) tokens — "longest first" in the seed papers
 (Zhao et al. 2024, "Long Is More for Alignment"; SFT@scale) ranks by response length.
+The pool is read and tokenized in chunks: memory is one chunk plus 16 bytes per row.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from ..formatting import encode_many
-from .base import ScoreContext, scorer
+from ..formatting import encode_chunk
+from .base import PoolFile, ScoreContext, pool_chunks, pool_id_series, scorer
 
 
-@scorer("length", needs_model=True, params={"max_length": None})
-def length_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
+@scorer("length", needs_model=True, params={"max_length": None}, streams=True)
+def length_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     """Token counts of the rendered conversation (no truncation unless max_length is set)."""
     from ..modeling import load_tokenizer
 
     tok = load_tokenizer(ctx.model)
-    enc = encode_many(tok, list(pool["messages"]), ctx.params["max_length"])
-    response = [e.n_response for e in enc]
+    response, total = [], []
+    for chunk in pool_chunks(pool, ("messages",)):
+        enc = encode_chunk(tok, chunk["messages"], ctx.params["max_length"])
+        response.append(enc.n_response)
+        total.append(enc.lengths)
+    response = np.concatenate(response) if response else np.zeros(0, np.int64)
     return pd.DataFrame({
-        "id": pool["id"].astype(str),
+        "id": pool_id_series(pool),
         "score": response,
         "response_tokens": response,
-        "total_tokens": [len(e.input_ids) for e in enc],
+        "total_tokens": np.concatenate(total) if total else np.zeros(0, np.int64),
     })
 
 

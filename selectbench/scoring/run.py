@@ -16,8 +16,8 @@ import pandas as pd
 from .. import __version__
 from ..errors import ScoreError
 from ..io import atomic_write_json, atomic_write_parquet, read_json
-from ..pools import read_pool
-from .base import SCORERS, ScoreContext, check_scores
+from ..pools import pool_num_rows, read_pool
+from .base import SCORERS, PoolFile, ScoreContext, check_scores
 
 
 def score_pool(pool_path, stats_path, scorer: str, params: dict, model: dict | None,
@@ -31,21 +31,28 @@ def score_pool(pool_path, stats_path, scorer: str, params: dict, model: dict | N
 
     spec = SCORERS.get(scorer)
     params = spec.resolved_params(params)
-    pool = read_pool(pool_path)
+    n_rows = pool_num_rows(pool_path)
     stats = read_json(stats_path, "pool stats")
     if rows is not None:
         if not spec.shardable:
             raise ScoreError(f"scorer '{scorer}' needs the whole pool at once; it cannot score a shard "
                              "(unset compute.score_shard_rows)")
         start, stop = int(rows[0]), int(rows[1])
-        if not 0 <= start < stop <= len(pool):
-            raise ScoreError(f"{pool_path}: shard rows [{start}, {stop}) outside the pool's {len(pool)} rows "
+        if not 0 <= start < stop <= n_rows:
+            raise ScoreError(f"{pool_path}: shard rows [{start}, {stop}) outside the pool's {n_rows} rows "
                              "(does the pool's declared `rows` match?)")
         if start % spec.shard_align:
             raise ScoreError(f"scorer '{scorer}': a shard must start at a multiple of {spec.shard_align} rows "
                              f"(got row {start}); make compute.score_shard_rows a multiple of {spec.shard_align}")
         rows = (start, stop)
-        pool = pool.iloc[start:stop].reset_index(drop=True)
+    if spec.streams:      # read in chunks of rows (aligned to the shard's first row)
+        pool = PoolFile(str(pool_path), start=rows[0] if rows else 0, stop=rows[1] if rows else None)
+        expected_ids = pool.ids()
+    else:
+        pool = read_pool(pool_path)
+        if rows is not None:
+            pool = pool.iloc[rows[0]:rows[1]].reset_index(drop=True)
+        expected_ids = pool["id"].astype(str)
     ref = ModelRef(**model) if model else None
     uses_torch = spec.needs_model or bool(models)
     dev = resolve_device(device) if uses_torch else "cpu"
@@ -59,7 +66,7 @@ def score_pool(pool_path, stats_path, scorer: str, params: dict, model: dict | N
                                         rows=rows))
     wall = time.time() - t0
     where = f"scorer '{scorer}' on {pool_path}" + (f" rows [{rows[0]}, {rows[1]})" if rows else "")
-    check_scores(scores, pool["id"].astype(str), where)
+    check_scores(scores, expected_ids, where)
     cost = scores.attrs.get("cost")
     scores.attrs = {}   # pandas would write attrs into the Parquet metadata; the cost goes to provenance
     provenance = {

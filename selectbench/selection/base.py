@@ -13,7 +13,7 @@ from ..registry import Registry
 
 @dataclass(frozen=True)
 class SelectContext:
-    pool: pd.DataFrame              # normalized pool (id, source, messages, ...)
+    pool: pd.DataFrame              # normalized pool: the selector's `pool_columns` (id, source)
     scores: pd.DataFrame | None     # score table aligned to pool order (id, score, ...)
     budget: int | None              # None: the selector takes what it takes (full data)
     seed: int
@@ -31,18 +31,25 @@ class SelectorSpec:
     needs_embeddings: bool = False
     params: dict = field(default_factory=dict)
     doc: str = ""
+    # pool columns the selector reads: only these are loaded (messages cost kilobytes per row)
+    pool_columns: tuple[str, ...] = ("id", "source")
 
 
 SELECTORS: Registry[SelectorSpec] = Registry("selector")
 
 
 def selector(name: str, *, needs_scores: bool, uses_budget: bool = True, params: dict | None = None,
-             needs_embeddings: bool = False):
-    """Register `fn(ctx) -> list[str]` as selector `name`; `params`: allowed name → default."""
+             needs_embeddings: bool = False, pool_columns: tuple[str, ...] = ("id", "source")):
+    """Register `fn(ctx) -> list[str]` as selector `name`; `params`: allowed name → default.
+
+    `pool_columns`: the only pool columns `ctx.pool` holds (add "messages" only if the
+    selector reads the text: it is the one column whose memory grows with the text).
+    """
 
     def deco(fn):
         SELECTORS.register(name)(SelectorSpec(name, fn, needs_scores, uses_budget, needs_embeddings,
-                                              dict(params or {}), (fn.__doc__ or "").strip()))
+                                              dict(params or {}), (fn.__doc__ or "").strip(),
+                                              tuple(pool_columns)))
         return fn
 
     return deco

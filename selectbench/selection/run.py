@@ -7,7 +7,7 @@ from .. import __version__
 from ..errors import SelectbenchError
 from ..errors import DataError
 from ..io import atomic_write_json, read_json, sha256_file
-from ..pools import read_pool
+from ..pools import pool_ids, read_pool
 from .base import SELECTORS, SelectContext
 
 
@@ -21,16 +21,18 @@ def select(pool_path, stats_path, scores_path, method: str, selector: str, param
     import pandas as pd
 
     spec = SELECTORS.get(selector)
-    pool = read_pool(pool_path)
+    pool = read_pool(pool_path, columns=spec.pool_columns)
     pool_sha = read_json(stats_path, "pool stats")["pool_sha256"]
     scores = None
+    ids_in_order = pool_ids(pool_path) if spec.needs_scores or spec.needs_embeddings else None
     if spec.needs_scores:
-        scores = pd.read_parquet(scores_path)
-        if scores["id"].astype(str).tolist() != pool["id"].astype(str).tolist():
+        scores = pd.read_parquet(scores_path, columns=_score_columns(scores_path))
+        if not same_ids(scores_path, ids_in_order):
             raise SelectbenchError(f"{scores_path}: ids are not those of {pool_path} in pool order; "
                                    "rescore the pool")
         check_finite_scores(scores, scores_path)
-    embeddings = load_embeddings(embeddings_path, pool) if spec.needs_embeddings else None
+    embeddings = load_embeddings(embeddings_path, ids_in_order) if spec.needs_embeddings else None
+    del ids_in_order
     rounds = None
     if rounds_path:
         rounds = read_json(rounds_path, "DiverseEvol round")
@@ -79,19 +81,56 @@ def check_finite_scores(scores, path) -> None:
                         "refusing to rank it — rescore the pool")
 
 
-def load_embeddings(path, pool):
-    """The `embedding` column of a score file as a [n, d] float32 array in pool order."""
+def _score_columns(path) -> list[str]:
+    """Every column of a score file except `embedding` (selectors read embeddings separately)."""
+    import pyarrow.parquet as pq
+
+    return [c for c in pq.ParquetFile(path).schema_arrow.names if c != "embedding"]
+
+
+def same_ids(path, ids) -> bool:
+    """Whether the `id` column of Parquet file `path` equals `ids` (Arrow), element by element."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    other = pq.read_table(path, columns=["id"]).column("id").combine_chunks()
+    if not pa.types.is_string(other.type):
+        other = other.cast(pa.string())
+    return len(other) == len(ids) and other.equals(ids)
+
+
+def load_embeddings(path, ids):
+    """The `embedding` column of a score file as a [n, d] float32 array in pool order.
+
+    `ids`: the pool's id column (Arrow). Read as a flat float buffer (no per-row objects).
+    """
     import numpy as np
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     if path is None:
         raise SelectbenchError("this selector needs an embedding file (method key 'embedding')")
-    df = pd.read_parquet(path, columns=["id", "embedding"])
-    if df["id"].astype(str).tolist() != pool["id"].astype(str).tolist():
+    if not isinstance(ids, pa.Array):   # a pool table
+        ids = pa.array(ids["id"].astype(str).tolist(), type=pa.string())
+    if not same_ids(path, ids):
         raise SelectbenchError(f"{path}: ids are not those of the pool in pool order; rescore the pool")
-    emb = np.stack(df["embedding"].to_numpy()).astype(np.float32)
+    col = pq.read_table(path, columns=["embedding"]).column("embedding").combine_chunks()
+    if len(col) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    if col.null_count:
+        raise SelectbenchError(f"{path}: an embedding is missing")
+    if isinstance(col, pa.FixedSizeListArray):
+        emb = col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), col.type.list_size)
+    else:
+        offsets = col.offsets.to_numpy()
+        width = np.diff(offsets)
+        if (width != width[0]).any():
+            raise SelectbenchError(f"{path}: embeddings must all have the same length")
+        flat = col.values.to_numpy(zero_copy_only=False)
+        emb = flat[offsets[0]:offsets[-1]].reshape(len(col), int(width[0]))
+    emb = emb.astype(np.float32)
     bad = ~np.isfinite(emb).all(axis=1)
     if bad.any():
-        raise SelectbenchError(f"{path}: embedding of id '{df['id'].iloc[int(np.flatnonzero(bad)[0])]}' "
-                               "is not finite")
+        row = int(np.flatnonzero(bad)[0])
+        raise SelectbenchError(f"{path}: embedding of id '{ids[row].as_py()}' is not finite")
     return emb

@@ -122,7 +122,8 @@ def zip_select(texts: list[bytes], budget: int, k1: int, k2: int, k3: int,
     return selected
 
 
-@selector("zip", needs_scores=False, params={"k1": 10000, "k2": 200, "k3": 100, "reference_code": True})
+@selector("zip", needs_scores=False, params={"k1": 10000, "k2": 200, "k3": 100, "reference_code": True},
+          pool_columns=("id", "messages"))
 def zip_selector(ctx: SelectContext) -> list[str]:
     """Greedy three-stage selection of the examples that keep the zlib compression ratio lowest."""
     p = ctx.params
