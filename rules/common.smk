@@ -346,9 +346,18 @@ def local_tasks_input(wildcards=None):
 
 def resource_value(kind, key, wildcards=None):
     """The one source of every rule's resources: `compute.resources.<kind>.<key>` (the schema
-    gives each kind and key a default). Extend here to derive a value from the wildcards
-    (e.g. a pool's rows); rules call it through `resources_of`."""
-    return config["compute"]["resources"][kind][key]
+    gives each kind and key a default); rules call it through `resources_of`. Derived from the
+    job's wildcards: a score job whose scorer uses no model asks for no GPU, and the memory of
+    normalize, select and score jobs grows with the pool's declared rows (POOL_MEMORY below;
+    never less than the configured value)."""
+    value = config["compute"]["resources"][kind][key]
+    if wildcards is None:
+        return value
+    if kind == "score" and key == "gpu" and getattr(wildcards, "scorer_model", None) == NO_MODEL:
+        return 0
+    if key == "mem_mb" and kind in POOL_MEMORY_OF and hasattr(wildcards, "pool"):
+        return max(value, POOL_MEMORY_OF[kind](wildcards))
+    return value
 
 
 def resources_of(kind, key):
@@ -362,7 +371,9 @@ def resources_of(kind, key):
 
 def score_gpus(scorer_model):
     """GPUs a score job requests (none when the scorer uses no model)."""
-    return 0 if scorer_model == NO_MODEL else resource_value("score", "gpu")
+    from types import SimpleNamespace
+
+    return resource_value("score", "gpu", SimpleNamespace(scorer_model=scorer_model))
 
 
 def threads_of(kind):
@@ -547,25 +558,28 @@ def declared_rows(pool):
     return int(spec.get("rows") or spec.get("build", {}).get("params", {}).get("n_rows", 0))
 
 
-def mem_mb_for(kind, rows, floor=0):
+def mem_mb_for(kind, rows):
     base, per_row = POOL_MEMORY[kind]
-    return max(int(floor), base + -(-per_row * int(rows) // 2**20))
+    return base + -(-per_row * int(rows) // 2**20)
 
 
 def normalize_mem_mb(wildcards):
-    return mem_mb_for("normalize_pool", declared_rows(wildcards.pool), resource_value("normalize", "mem_mb"))
+    return mem_mb_for("normalize_pool", declared_rows(wildcards.pool))
 
 
 def select_mem_mb(wildcards):
     from selectbench.selection import SELECTORS
 
     columns = SELECTORS.get(EXP.methods[wildcards.method].selector).pool_columns
-    return mem_mb_for("select_text" if "messages" in columns else "select", declared_rows(wildcards.pool),
-                      resource_value("select", "mem_mb"))
+    return mem_mb_for("select_text" if "messages" in columns else "select", declared_rows(wildcards.pool))
 
 
 def score_mem_mb(wildcards):
     from selectbench.scoring import SCORERS
 
     kind = "score_streaming" if SCORERS.get(wildcards.scorer).streams else "score_in_memory"
-    return mem_mb_for(kind, declared_rows(wildcards.pool), resource_value("score", "mem_mb"))
+    return mem_mb_for(kind, declared_rows(wildcards.pool))
+
+
+# resource kind → its pool-derived memory (see resource_value)
+POOL_MEMORY_OF = {"normalize": normalize_mem_mb, "select": select_mem_mb, "score": score_mem_mb}

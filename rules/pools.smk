@@ -29,7 +29,7 @@ rule normalize_pool:
     threads: threads_of("normalize")
     resources:
         gpu=resources_of("normalize", "gpu"),
-        mem_mb=normalize_mem_mb,
+        mem_mb=resources_of("normalize", "mem_mb"),
         runtime=resources_of("normalize", "runtime"),
     conda:
         "../envs/selectbench.yaml"
@@ -74,7 +74,7 @@ rule derive_pool:
     threads: threads_of("normalize")
     resources:
         gpu=resources_of("normalize", "gpu"),
-        mem_mb=normalize_mem_mb,
+        mem_mb=resources_of("normalize", "mem_mb"),
         runtime=resources_of("normalize", "runtime"),
     conda:
         "../envs/selectbench.yaml"

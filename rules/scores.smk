@@ -24,8 +24,8 @@ rule score:
         pool=UNSHARDED_POOLS,
     threads: threads_of("score")
     resources:
-        gpu=lambda wc: score_gpus(wc.scorer_model),
-        mem_mb=score_mem_mb,
+        gpu=resources_of("score", "gpu"),
+        mem_mb=resources_of("score", "mem_mb"),
         runtime=resources_of("score", "runtime"),
     conda:
         "../envs/selectbench.yaml"

@@ -21,7 +21,7 @@ rule select:
         "benchmarks/selections/{pool}/{method}/b{budget}/s{seed}.tsv"
     resources:
         gpu=resources_of("select", "gpu"),
-        mem_mb=select_mem_mb,
+        mem_mb=resources_of("select", "mem_mb"),
         runtime=resources_of("select", "runtime"),
     conda:
         "../envs/selectbench.yaml"

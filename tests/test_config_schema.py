@@ -79,7 +79,10 @@ def test_defaults_are_filled_in_and_validate():
     ev = schema["properties"]["evaluation"]["properties"]
     assert cfg["evaluation"]["evaluate_base"] is ev["evaluate_base"]["default"] is True
     assert cfg["evaluation"]["bootstrap_iters"] == ev["bootstrap_iters"]["default"] == 0
-    assert cfg["report"] == {"baseline_method": None}
+    rep = schema["properties"]["report"]["properties"]
+    assert cfg["report"]["baseline_method"] is None
+    assert cfg["report"]["alpha"] == rep["alpha"]["default"] == 0.05
+    assert cfg["report"]["prices"] == {k: v["default"] for k, v in rep["prices"]["properties"].items()}
     assert cfg["compute"]["device"] == "auto"
     res = cfg["compute"]["resources"]
     assert set(res) == set(schema["properties"]["compute"]["properties"]["resources"]["properties"])
