@@ -23,6 +23,7 @@ rule check_tasks:
     params:
         evaluation=eval_params(),
         tasks_dir=LOCAL_TASKS,
+        code=code_of("selectbench.evaluation.lmeval"),
     log:
         "logs/tasks/check.log",
     localrule: True

@@ -28,7 +28,6 @@ rule normalize_pool:
         "logs/pools/{pool}.log",
     threads: threads_of("normalize")
     resources:
-        gpu=resources_of("normalize", "gpu"),
         mem_mb=resources_of("normalize", "mem_mb"),
         runtime=resources_of("normalize", "runtime"),
     conda:
@@ -73,7 +72,6 @@ rule derive_pool:
         pool=derived_pool_regex(),
     threads: threads_of("normalize")
     resources:
-        gpu=resources_of("normalize", "gpu"),
         mem_mb=resources_of("normalize", "mem_mb"),
         runtime=resources_of("normalize", "runtime"),
     conda:

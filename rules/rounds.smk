@@ -15,7 +15,6 @@ rule diverse_evol_init:
     benchmark:
         "benchmarks/rounds/{pool}/{method}/b{budget}/s{seed}/r0.tsv"
     resources:
-        gpu=resources_of("select", "gpu"),
         mem_mb=resources_of("select", "mem_mb"),
         runtime=resources_of("select", "runtime"),
     conda:

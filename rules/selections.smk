@@ -20,7 +20,6 @@ rule select:
     benchmark:
         "benchmarks/selections/{pool}/{method}/b{budget}/s{seed}.tsv"
     resources:
-        gpu=resources_of("select", "gpu"),
         mem_mb=resources_of("select", "mem_mb"),
         runtime=resources_of("select", "runtime"),
     conda:

@@ -435,6 +435,11 @@ def check_config(config: dict) -> Experiment:
     if not any(p.get("select", True) for p in config["pools"].values()):
         raise ConfigError("pools: every pool has select: false; nothing to select from")
 
+    for kind in ("normalize", "select"):      # jobs that never load a model
+        if config["compute"]["resources"][kind]["gpu"]:
+            raise ConfigError(f"compute.resources.{kind}.gpu: {kind} jobs use no GPU (only CPU and memory); "
+                              "set it to 0 or leave it out")
+
     baseline = config["report"]["baseline_method"]
     if baseline is not None and baseline not in methods:
         raise ConfigError(f"report.baseline_method: {unknown('method', baseline, methods)}")

@@ -236,14 +236,25 @@ def test_build_is_deterministic(tmp_path, tiny_model):
 # ----------------------------------------------------------------------------- lm-eval tasks
 
 
+class _TaggedLoader(yaml.SafeLoader):
+    """Reads lm-eval task YAMLs: a `!function` tag becomes the string it stands for."""
+
+
+_TaggedLoader.add_constructor("!function", lambda loader, node: f"!function {loader.construct_scalar(node)}")
+
+
 def test_demo_task_files(tmp_path):
     names = write_demo_tasks(tmp_path / "tasks", seed=0, n_per_task=12)
     assert names == list(TASK_NAMES)
     for name in names:
-        config = yaml.safe_load((tmp_path / "tasks" / f"{name}.yaml").read_text())
+        text = (tmp_path / "tasks" / f"{name}.yaml").read_text()
+        config = yaml.load(text, Loader=_TaggedLoader)      # `!function`: lm-eval's own tag
         assert config["task"] == name and config["dataset_path"] == "json"
-        data_file = Path(config["dataset_kwargs"]["data_files"]["test"])
-        assert data_file.is_absolute() and data_file.exists()
+        assert config["custom_dataset"] == "!function selectbench_task_loader.load"
+        rel = Path(config["dataset_kwargs"]["data_files"]["test"])
+        assert not rel.is_absolute()                        # relative to the YAML: a moved tree still works
+        data_file = tmp_path / "tasks" / rel
+        assert data_file.exists()
         docs = read_jsonl(data_file)
         assert len(docs) == 12
         assert all(d["prompt"].startswith("<|user|>\n") and d["prompt"].endswith("<|assistant|>\n")

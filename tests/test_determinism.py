@@ -60,7 +60,7 @@ def test_every_selector_reruns_byte_identical(inputs, name, tmp_path):
         select(inputs / "pool.parquet", inputs / "stats.json", scores if spec.needs_scores else None, "m", name,
                params, budget, 7, out,
                embeddings_path=inputs / "emb.parquet" if spec.needs_embeddings else None,
-               rounds_path=inputs / "rounds.json" if name == "diverse_evol" else None)
+               rounds_path=inputs / "rounds.json" if name in ("diverse_evol", "mods") else None)
     assert outs[0].read_bytes() == outs[1].read_bytes()
     rec = json.loads(outs[0].read_text())
     assert rec["n_selected"] == (N if budget is None else 20)

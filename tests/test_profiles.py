@@ -15,8 +15,8 @@ import yaml
 
 from test_workflow import REPO
 
-GPU_RULES = {"build_model", "score", "score_shard", "less_warmup", "diverse_evol_round", "finetune", "evaluate",
-             "evaluate_base"}
+GPU_RULES = {"build_model", "score", "score_shard", "less_warmup", "diverse_evol_round", "mods_select", "finetune",
+             "evaluate", "evaluate_base"}
 
 
 def profiles():

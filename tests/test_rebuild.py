@@ -61,6 +61,18 @@ def write_cfg(wd, cfg, name):
     return p
 
 
+# every report rule reads the tidy table, the cost table or the selections: each reruns
+# whenever a selection, checkpoint or benchmark JSON does (rule, first output)
+REPORT_JOBS = {(rule, f"results/reports/{out}") for rule, out in [
+    ("report_tables", "tidy.csv"), ("report_cost", "cost.csv"), ("report_cost_measured", "cost_measured.csv"),
+    ("report_cost_modelled", "cost_modelled.csv"), ("report_effective_cost", "effective_cost.csv"),
+    ("report_pareto", "pareto.png"), ("report_selected_composition", "selected_composition.csv"),
+    ("report_selected_lengths", "selected_lengths.csv"), ("report_selected_overlap", "selected_overlap.csv"),
+    ("report_selected_labels", "selected_labels.csv"), ("report_selected_figure", "selected_composition.png"),
+    ("report_significance", "significance.csv"), ("report_generalization", "generalization.csv"),
+    ("report_verdict", "verdict.csv")]}
+
+
 def downstream(methods, budget="40", seed="0", *, select=True):
     """select (optional), finetune, evaluate of `methods`, then the reports and `all`."""
     jobs = set()
@@ -70,8 +82,7 @@ def downstream(methods, budget="40", seed="0", *, select=True):
             jobs.add(("select", f"results/selections/demo/{m}/b{b}/s{seed}.json"))
         jobs.add(("finetune", f"results/checkpoints/{UNIT.format(m=m, b=b, s=seed)}/model"))
         jobs.add(("evaluate", f"results/evals/{UNIT.format(m=m, b=b, s=seed)}/sentiment.json"))
-    return jobs | {("report_tables", "results/reports/tidy.csv"), ("report_cost", "results/reports/cost.csv"),
-                   ("all", "")}
+    return jobs | REPORT_JOBS | {("all", "")}
 
 
 def normalize_outputs(jobs):
@@ -202,8 +213,8 @@ def test_scorer_code_change_reruns_exactly_that_scorer(done, tmp_path):
         (shutil.copytree(f, src / name, ignore=shutil.ignore_patterns("__pycache__")) if f.is_dir()
          else shutil.copy2(f, src / name))
     assert planned(wd, cfg_path, snakefile=src / "Snakefile") == set()  # an identical copy: nothing to do
-    with open(src / "selectbench/selection/kcenter.py", "a") as fh:
-        fh.write("\nKCENTER_EDIT = 1  # code of a selector this config does not use\n")
+    with open(src / "selectbench/selection/zip.py", "a") as fh:
+        fh.write("\nZIP_EDIT = 1  # code of a selector no job of this config runs\n")
     with open(src / "selectbench/scoring/perplexity.py", "a") as fh:
         fh.write("\n# a comment only: not a code change\n")
     assert planned(wd, cfg_path, snakefile=src / "Snakefile") == set()
@@ -272,7 +283,8 @@ def test_audit_traces_a_report_row_to_raw_sources(done):
 
     nodes = {n["path"]: (n.get("rule"), n["status"]) for n in full(ev)}
     assert {r for r, _ in nodes.values() if r} == {"evaluate", "finetune", "select", "score", "normalize_pool",
-                                                "make_raw_pool", "build_model", "make_local_tasks"}
+                                                "make_raw_pool", "build_model", "make_local_tasks",
+                                                "check_tasks"}
     assert nodes["results/selections/demo/longest/b40/s0.json"][0] == "select"
     assert all(s in ("ok", "external input") for _, s in nodes.values()), nodes
     text = subprocess.run([sys.executable, "-m", "selectbench.cli", "audit", "trace", "results/reports/tidy.csv",

@@ -20,10 +20,8 @@ batch and equals `pool_stats` of the written table (tested).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, DataError
-from .stats import CORE_COLUMNS, _label_key, _token_counts, canonical_line, quantiles
+from .stats import CORE_COLUMNS, StatsAccumulator
 
 BATCH_ROWS = 8192
 
@@ -102,44 +100,6 @@ def source_codes(paths) -> tuple[np.ndarray, list[str]]:
     return (np.concatenate(parts) if parts else np.array([], dtype=np.int32)), names
 
 
-class _StatsAccumulator:
-    """`pool_stats` computed batch by batch (same keys and values)."""
-
-    def __init__(self, labels: list[str]):
-        self.rows = 0
-        self.per_source: Counter = Counter()
-        self.digest = hashlib.sha256()
-        self.turns: list[np.ndarray] = []
-        self.prompt: list[np.ndarray] = []
-        self.response: list[np.ndarray] = []
-        self.labels = {c: Counter() for c in labels}
-
-    def add(self, ids, sources, messages, label_values: dict) -> None:
-        counts = [_token_counts(m) for m in messages]
-        self.turns.append(np.array([len(m) for m in messages], dtype=np.int64))
-        self.prompt.append(np.array([p for p, _ in counts], dtype=np.int64))
-        self.response.append(np.array([r for _, r in counts], dtype=np.int64))
-        for i, s, m in zip(ids, sources, messages):
-            self.digest.update(canonical_line(i, s, m).encode("utf-8"))
-        self.per_source.update(sources)
-        self.rows += len(ids)
-        for c, values in label_values.items():
-            self.labels[c].update(_label_key(v) for v in values)
-
-    def result(self) -> dict:
-        cat = lambda xs: np.concatenate(xs) if xs else np.array([], dtype=np.int64)  # noqa: E731
-        prompt, response = cat(self.prompt), cat(self.response)
-        return {
-            "rows": self.rows,
-            "rows_per_source": dict(sorted(self.per_source.items())),
-            "pool_sha256": self.digest.hexdigest(),
-            "turns": quantiles(cat(self.turns)),
-            "approx_tokens": {"prompt": quantiles(prompt), "response": quantiles(response),
-                              "total": quantiles(prompt + response)},
-            "labels": {c: dict(sorted(v.items())) for c, v in self.labels.items()},
-        }
-
-
 def check_distinct_ids(parents: list[tuple[str, str]], name: str, batch_rows: int = BATCH_ROWS) -> None:
     """No id in two parents: 8-byte hashes of every id (not the strings), then the candidates
     whose hash repeats are compared as strings."""
@@ -195,7 +155,7 @@ def derive_pool(parents: list[tuple[str, str]], spec: dict, rows: int, out_pool,
     if total != rows:
         raise ConfigError(f"pools.{name}.rows: declared {rows}, the derivation gives {total} rows")
     labels = [c for c in schema.names if c not in CORE_COLUMNS]
-    acc = _StatsAccumulator(labels)
+    acc = StatsAccumulator(labels)
     out_pool, out_stats = Path(out_pool), Path(out_stats)
     for p in (out_pool, out_stats):
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -212,7 +172,7 @@ def derive_pool(parents: list[tuple[str, str]], spec: dict, rows: int, out_pool,
                         part = batch.take(pa.array(rows_k[lo:hi] - start))
                         writer.write_batch(part)
                         cols = {c: part.column(c).to_pylist() for c in part.schema.names}
-                        acc.add(cols["id"], cols["source"], cols["messages"], {c: cols[c] for c in labels})
+                        acc.update(cols["id"], cols["source"], cols["messages"], {c: cols[c] for c in labels})
                     start = end
         stats = acc.result()
         temps[1].write_text(json.dumps(stats, sort_keys=True, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
