@@ -48,6 +48,7 @@ dag: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile rules
 
 # envs/selectbench.yaml pins exactly what requirements.lock pins (regenerate after locking)
 conda-env: $(STAMP)

@@ -4,12 +4,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir)))
 
-from selectbench.config import ALL, NO_MODEL, check_config, load_yaml_strict, type_cli_config
+from selectbench.config import (
+    ALL,
+    NO_MODEL,
+    check_config,
+    load_yaml_strict,
+    type_cli_config,
+)
 
 # Snakemake's YAML loading keeps the last of two equal keys: re-read every config file strictly.
 for _configfile in workflow.configfiles:
     load_yaml_strict(_configfile)
-type_cli_config(config, workflow.config_settings.config)  # `--config seeds=[0]` → [0], not ['0']
+type_cli_config(
+    config, workflow.config_settings.config
+)  # `--config seeds=[0]` → [0], not ['0']
 EXP = check_config(config)  # validates, suggests names, fills in the schema's defaults
 
 
@@ -33,37 +41,81 @@ TASK_CHECK = "results/checks/tasks.json"
 
 # ---------------------------------------------------------------- targets
 def unit_path(pool, base_model, preset, method, budget, seed):
-    return UNIT.format(pool=pool, base_model=base_model, preset=preset, method=method,
-                       budget=budget, seed=seed)
+    return UNIT.format(
+        pool=pool,
+        base_model=base_model,
+        preset=preset,
+        method=method,
+        budget=budget,
+        seed=seed,
+    )
 
 
 def eval_units():
     """Every evaluated model as a dict of report keys + the directory of its JSONs."""
     units = []
     for pool, bm, preset, method, budget, seed in EXP.finetune_units():
-        units.append(dict(pool=pool, base_model=bm, preset=preset, method=method, budget=budget,
-                          seed=seed, dir=f"results/evals/{unit_path(pool, bm, preset, method, budget, seed)}"))
+        units.append(
+            dict(
+                pool=pool,
+                base_model=bm,
+                preset=preset,
+                method=method,
+                budget=budget,
+                seed=seed,
+                dir=f"results/evals/{unit_path(pool, bm, preset, method, budget, seed)}",
+            )
+        )
     if config["evaluation"]["evaluate_base"]:
         for pool in EXP.selected_pools:
             for bm in EXP.base_models:
                 for preset in EXP.presets:
-                    units.append(dict(pool=pool, base_model=bm, preset=preset, method="base",
-                                      budget="none", seed=None, dir=f"results/evals/base/{bm}"))
+                    units.append(
+                        dict(
+                            pool=pool,
+                            base_model=bm,
+                            preset=preset,
+                            method="base",
+                            budget="none",
+                            seed=None,
+                            dir=f"results/evals/base/{bm}",
+                        )
+                    )
     return units
 
 
 def eval_records():
-    return [dict(u, task=t, path=f"{u['dir']}/{t}.json") for u in eval_units() for t in TASKS]
+    return [
+        dict(u, task=t, path=f"{u['dir']}/{t}.json")
+        for u in eval_units()
+        for t in TASKS
+    ]
 
 
-COST_REPORTS = ["cost.csv", "cost_measured.csv", "cost_modelled.csv", "effective_cost.csv", "pareto.png"]
-SELECTED_REPORTS = ["selected_composition.csv", "selected_composition.png", "selected_lengths.csv",
-                    "selected_overlap.csv", "selected_labels.csv"]
+COST_REPORTS = [
+    "cost.csv",
+    "cost_measured.csv",
+    "cost_modelled.csv",
+    "effective_cost.csv",
+    "pareto.png",
+]
+SELECTED_REPORTS = [
+    "selected_composition.csv",
+    "selected_composition.png",
+    "selected_lengths.csv",
+    "selected_overlap.csv",
+    "selected_labels.csv",
+]
 
 
 def report_targets():
     names = ["tidy.csv", "summary.csv", "summary.png", *COST_REPORTS, *SELECTED_REPORTS]
-    names += ["significance.csv", "generalization.csv", "kendall_tau.png", "verdict.csv"]
+    names += [
+        "significance.csv",
+        "generalization.csv",
+        "kendall_tau.png",
+        "verdict.csv",
+    ]
     return expand("results/reports/{name}", name=names)
 
 
@@ -73,10 +125,14 @@ def significance_options():
 
     r = config.get("report", {})
     d = Options()
-    return dict(baseline=r.get("baseline_method") or d.baseline, alpha=r.get("alpha", d.alpha),
-                correction=r.get("correction", d.correction),
-                resamples=r.get("bootstrap_resamples", d.resamples), seed=r.get("bootstrap_seed", d.seed),
-                too_few=r.get("too_few", "note"))
+    return dict(
+        baseline=r.get("baseline_method") or d.baseline,
+        alpha=r.get("alpha", d.alpha),
+        correction=r.get("correction", d.correction),
+        resamples=r.get("bootstrap_resamples", d.resamples),
+        seed=r.get("bootstrap_seed", d.seed),
+        too_few=r.get("too_few", "note"),
+    )
 
 
 EFFECTIVE_COST = "results/reports/effective_cost.csv"
@@ -148,7 +204,10 @@ def derived_pool_regex():
 def derive_parents(wildcards):
     from selectbench.pools.derive import parents_of
 
-    return [f"results/pools/{p}/pool.parquet" for p in parents_of(config["pools"][wildcards.pool]["derive"])]
+    return [
+        f"results/pools/{p}/pool.parquet"
+        for p in parents_of(config["pools"][wildcards.pool]["derive"])
+    ]
 
 
 def built_pools():
@@ -165,8 +224,10 @@ def scorer_params(scorer, pool):
     from selectbench.scoring import SCORERS
 
     params = SCORERS.get(scorer).resolved_params(config["scoring"].get(scorer, {}))
-    return {k: v.format(pool=pool) if k.endswith("_file") and isinstance(v, str) else v
-            for k, v in params.items()}
+    return {
+        k: v.format(pool=pool) if k.endswith("_file") and isinstance(v, str) else v
+        for k, v in params.items()
+    }
 
 
 def score_params(wildcards):
@@ -185,11 +246,17 @@ def score_models(wildcards):
     """Models named by *_model / *_models scorer parameters, resolved."""
     from selectbench.scoring import model_param_names
 
-    return {name: model_ref(name) for name in model_param_names(score_params(wildcards))}
+    return {
+        name: model_ref(name) for name in model_param_names(score_params(wildcards))
+    }
 
 
 def score_model_ref(wildcards):
-    return None if wildcards.scorer_model == NO_MODEL else model_ref(wildcards.scorer_model)
+    return (
+        None
+        if wildcards.scorer_model == NO_MODEL
+        else model_ref(wildcards.scorer_model)
+    )
 
 
 def selection_scores(wildcards):
@@ -203,7 +270,9 @@ def selection_embeddings(wildcards):
     m = EXP.methods[wildcards.method]
     if not m.embedding:
         return []
-    return [f"results/scores/{wildcards.pool}/{m.embedding[0]}/{m.embedding[1]}.parquet"]
+    return [
+        f"results/scores/{wildcards.pool}/{m.embedding[0]}/{m.embedding[1]}.parquet"
+    ]
 
 
 ROUND_SELECTORS = ("diverse_evol", "mods")
@@ -215,12 +284,18 @@ def selection_rounds(wildcards):
     if m.selector not in ROUND_SELECTORS:
         return []
     if m.selector == "mods":
-        return [f"results/rounds/{wildcards.pool}/{wildcards.method}/b{wildcards.budget}/s{wildcards.seed}/mods.json"]
+        return [
+            f"results/rounds/{wildcards.pool}/{wildcards.method}/b{wildcards.budget}/s{wildcards.seed}/mods.json"
+        ]
     from selectbench.selection import SELECTORS
 
-    rounds = m.params.get("rounds", SELECTORS.get(m.selector).params["rounds"])  # the selector's default
+    rounds = m.params.get(
+        "rounds", SELECTORS.get(m.selector).params["rounds"]
+    )  # the selector's default
     last = int(rounds) - 1
-    return [f"results/rounds/{wildcards.pool}/{wildcards.method}/b{wildcards.budget}/s{wildcards.seed}/r{last}.json"]
+    return [
+        f"results/rounds/{wildcards.pool}/{wildcards.method}/b{wildcards.budget}/s{wildcards.seed}/r{last}.json"
+    ]
 
 
 def round_previous(wildcards):
@@ -243,9 +318,11 @@ def build_inputs(wildcards):
         return []
     p = b["params"]
     emb = p["embedding"]
-    return [f"results/pools/{p['pool']}/pool.parquet",
-            f"results/scores/{p['pool']}/{emb['scorer']}/{emb.get('scorer_model', NO_MODEL)}.parquet",
-            *model_input(p["base_model"])]
+    return [
+        f"results/pools/{p['pool']}/pool.parquet",
+        f"results/scores/{p['pool']}/{emb['scorer']}/{emb.get('scorer_model', NO_MODEL)}.parquet",
+        *model_input(p["base_model"]),
+    ]
 
 
 def build_models(wildcards):
@@ -267,7 +344,9 @@ def pool_constraint(sharded):
     """Wildcard regex of the pools whose score jobs are (not) sharded: one rule per kind, no ambiguity."""
     import re
 
-    names = [re.escape(p) for p in config["pools"] if bool(score_shard_ranges(p)) == sharded]
+    names = [
+        re.escape(p) for p in config["pools"] if bool(score_shard_ranges(p)) == sharded
+    ]
     return "|".join(names) if names else "(?!)"
 
 
@@ -287,11 +366,15 @@ def check_score_sharding():
     for name in sorted(used):
         sc = SCORERS.get(name)
         if not sc.shardable:
-            raise ConfigError(f"compute.score_shard_rows: scorer '{name}' needs the whole pool at once and "
-                              "cannot be sharded; unset compute.score_shard_rows")
+            raise ConfigError(
+                f"compute.score_shard_rows: scorer '{name}' needs the whole pool at once and "
+                "cannot be sharded; unset compute.score_shard_rows"
+            )
         if size % sc.shard_align:
-            raise ConfigError(f"compute.score_shard_rows: {size} is not a multiple of {sc.shard_align}, the row "
-                              f"block scorer '{name}' batches in (shards must align to it for identical scores)")
+            raise ConfigError(
+                f"compute.score_shard_rows: {size} is not a multiple of {sc.shard_align}, the row "
+                f"block scorer '{name}' batches in (shards must align to it for identical scores)"
+            )
 
 
 check_score_sharding()
@@ -306,8 +389,10 @@ def shard_rows(wildcards):
 
 def score_shard_outputs(wildcards, ext):
     n = len(score_shard_ranges(wildcards.pool))
-    return [f"results/scores/{wildcards.pool}/{wildcards.scorer}/{wildcards.scorer_model}.shards/{i}.{ext}"
-            for i in range(n)]
+    return [
+        f"results/scores/{wildcards.pool}/{wildcards.scorer}/{wildcards.scorer_model}.shards/{i}.{ext}"
+        for i in range(n)
+    ]
 
 
 def score_file_inputs(wildcards):
@@ -317,7 +402,12 @@ def score_file_inputs(wildcards):
 
 def method_spec(wildcards):
     m = EXP.methods[wildcards.method]
-    return {"selector": m.selector, "params": m.params, "scorer": m.scorer, "scorer_model": m.scorer_model}
+    return {
+        "selector": m.selector,
+        "params": m.params,
+        "scorer": m.scorer,
+        "scorer_model": m.scorer_model,
+    }
 
 
 def budget_value(wildcards):
@@ -353,7 +443,11 @@ def resource_value(kind, key, wildcards=None):
     value = config["compute"]["resources"][kind][key]
     if wildcards is None:
         return value
-    if kind == "score" and key == "gpu" and getattr(wildcards, "scorer_model", None) == NO_MODEL:
+    if (
+        kind == "score"
+        and key == "gpu"
+        and getattr(wildcards, "scorer_model", None) == NO_MODEL
+    ):
         return 0
     if key == "mem_mb" and kind in POOL_MEMORY_OF and hasattr(wildcards, "pool"):
         return max(value, POOL_MEMORY_OF[kind](wildcards))
@@ -388,13 +482,21 @@ def cost_units():
     out = []
     for u in EXP.finetune_units():
         pool, method = u[0], EXP.methods[u[3]]
-        scores = [f"results/scores/{pool}/{sc}/{sm}.json" for sc, sm in method.score_files()]
-        out.append(dict(zip(UNIT_KEYS, u), jobs=unit_jobs(u, method),
-                        metrics=f"results/checkpoints/{unit_path(*u)}/metrics.json",
-                        selection=f"results/selections/{pool}/{u[3]}/b{u[4]}/s{u[5]}.json",
-                        selection_cost=f"results/selections/{pool}/{u[3]}/b{u[4]}/s{u[5]}.cost.json",
-                        scores=scores, score_keys=[f"{sc}/{sm}" for sc, sm in method.score_files()],
-                        builds=pre_experienced_builds(method, pool)))
+        scores = [
+            f"results/scores/{pool}/{sc}/{sm}.json" for sc, sm in method.score_files()
+        ]
+        out.append(
+            dict(
+                zip(UNIT_KEYS, u),
+                jobs=unit_jobs(u, method),
+                metrics=f"results/checkpoints/{unit_path(*u)}/metrics.json",
+                selection=f"results/selections/{pool}/{u[3]}/b{u[4]}/s{u[5]}.json",
+                selection_cost=f"results/selections/{pool}/{u[3]}/b{u[4]}/s{u[5]}.cost.json",
+                scores=scores,
+                score_keys=[f"{sc}/{sm}" for sc, sm in method.score_files()],
+                builds=pre_experienced_builds(method, pool),
+            )
+        )
     return out
 
 
@@ -405,13 +507,28 @@ def pre_experienced_builds(method, pool):
     names = [sm for _, sm in method.score_files()]
     if method.scorer:
         names += model_param_names(scorer_params(method.scorer, pool))
-    return [f"results/models/{n}" for n in dict.fromkeys(names)
-            if config["models"].get(n, {}).get("build", {}).get("generator") == "pre_experienced"]
+    return [
+        f"results/models/{n}"
+        for n in dict.fromkeys(names)
+        if config["models"].get(n, {}).get("build", {}).get("generator")
+        == "pre_experienced"
+    ]
 
 
 def cost_inputs():
-    return sorted({p for u in cost_units()
-                   for p in [u["metrics"], u["selection"], u["selection_cost"], *u["scores"], *u["builds"]]})
+    return sorted(
+        {
+            p
+            for u in cost_units()
+            for p in [
+                u["metrics"],
+                u["selection"],
+                u["selection_cost"],
+                *u["scores"],
+                *u["builds"],
+            ]
+        }
+    )
 
 
 # ---------------------------------------------------------------- code identity (provenance)
@@ -434,20 +551,28 @@ def code_of(*modules):
 
 
 def generator_code(build):
-    return code_of(*GENERATOR_CODE.get(build["generator"], ("selectbench.builders",))) if build else {}
+    return (
+        code_of(*GENERATOR_CODE.get(build["generator"], ("selectbench.builders",)))
+        if build
+        else {}
+    )
 
 
 def score_code(wildcards):
     from selectbench.scoring import SCORERS
 
-    return code_of("selectbench.scoring.run", SCORERS.get(wildcards.scorer).fn.__module__)
+    return code_of(
+        "selectbench.scoring.run", SCORERS.get(wildcards.scorer).fn.__module__
+    )
 
 
 def select_code(wildcards):
     from selectbench.selection import SELECTORS
 
-    return code_of("selectbench.selection.run",
-                   SELECTORS.get(EXP.methods[wildcards.method].selector).fn.__module__)
+    return code_of(
+        "selectbench.selection.run",
+        SELECTORS.get(EXP.methods[wildcards.method].selector).fn.__module__,
+    )
 
 
 # ---------------------------------------------------------------- measured cost (benchmark TSVs)
@@ -457,30 +582,70 @@ def _job(stage, benchmark, gpus):
 
 def unit_jobs(u, method):
     """Every job whose Snakemake benchmark counts toward a fine-tuned unit, with its stage and
-    the GPUs it requests (computed by the same functions as the resources of those jobs)."""
+    the GPUs it requests (computed by the same functions as the resources of those jobs).
+    """
     pool, bm, preset, mname, budget, seed = u
     jobs = []
     for sc, sm in method.score_files():
-        jobs += [_job("selection", f, score_gpus(sm)) for f in score_benchmarks(pool, sc, sm)]
+        jobs += [
+            _job("selection", f, score_gpus(sm)) for f in score_benchmarks(pool, sc, sm)
+        ]
         for k, v in scorer_params(sc, pool).items():
-            if k.endswith("_file") and isinstance(v, str) and v.startswith("results/warmups/"):
-                jobs.append(_job("selection", f"benchmarks/{v[len('results/'):].rstrip('/')}.tsv",
-                                 resource_value("finetune", "gpu")))
+            if (
+                k.endswith("_file")
+                and isinstance(v, str)
+                and v.startswith("results/warmups/")
+            ):
+                jobs.append(
+                    _job(
+                        "selection",
+                        f"benchmarks/{v[len('results/'):].rstrip('/')}.tsv",
+                        resource_value("finetune", "gpu"),
+                    )
+                )
     for d in pre_experienced_builds(method, pool):
         name = d.split("/")[-1]
         p = config["models"][name]["build"]["params"]
         emb_model = p["embedding"].get("scorer_model", NO_MODEL)
-        jobs.append(_job("selection", f"benchmarks/models/{name}.tsv", resource_value("build_model", "gpu")))
-        jobs += [_job("selection", f, score_gpus(emb_model))
-                 for f in score_benchmarks(p["pool"], p["embedding"]["scorer"], emb_model)]
+        jobs.append(
+            _job(
+                "selection",
+                f"benchmarks/models/{name}.tsv",
+                resource_value("build_model", "gpu"),
+            )
+        )
+        jobs += [
+            _job("selection", f, score_gpus(emb_model))
+            for f in score_benchmarks(p["pool"], p["embedding"]["scorer"], emb_model)
+        ]
     if method.selector in ROUND_SELECTORS:
         rdir = f"benchmarks/rounds/{pool}/{mname}/b{budget}/s{seed}"
         jobs.append(_job("selection", f"{rdir}/r0.tsv", 0))
-        jobs += [_job("selection", f"{rdir}/r{r}.tsv", resource_value("finetune", "gpu"))
-                 for r in range(1, int(method.params.get("rounds", 3)))]
-    jobs.append(_job("selection", f"benchmarks/selections/{pool}/{mname}/b{budget}/s{seed}.tsv", 0))
-    jobs.append(_job("training", f"benchmarks/checkpoints/{unit_path(*u)}.tsv", resource_value("finetune", "gpu")))
-    jobs.append(_job("evaluation", f"benchmarks/evals/{unit_path(*u)}.tsv", resource_value("evaluate", "gpu")))
+        jobs += [
+            _job("selection", f"{rdir}/r{r}.tsv", resource_value("finetune", "gpu"))
+            for r in range(1, int(method.params.get("rounds", 3)))
+        ]
+    jobs.append(
+        _job(
+            "selection",
+            f"benchmarks/selections/{pool}/{mname}/b{budget}/s{seed}.tsv",
+            0,
+        )
+    )
+    jobs.append(
+        _job(
+            "training",
+            f"benchmarks/checkpoints/{unit_path(*u)}.tsv",
+            resource_value("finetune", "gpu"),
+        )
+    )
+    jobs.append(
+        _job(
+            "evaluation",
+            f"benchmarks/evals/{unit_path(*u)}.tsv",
+            resource_value("evaluate", "gpu"),
+        )
+    )
     return jobs
 
 
@@ -518,24 +683,41 @@ def pool_stats_files():
 
 def selection_records():
     """Every selection file with its keys (the 'what was selected' reports)."""
-    return [dict(pool=p, method=m, budget=b, seed=s, path=f"results/selections/{p}/{m}/b{b}/s{s}.json")
-            for p, m, b, s in EXP.selection_units()]
+    return [
+        dict(
+            pool=p,
+            method=m,
+            budget=b,
+            seed=s,
+            path=f"results/selections/{p}/{m}/b{b}/s{s}.json",
+        )
+        for p, m, b, s in EXP.selection_units()
+    ]
 
 
 def selected_pools():
     """Per pool: its parquet and, when a method ranks by `length`, that score file (response tokens)."""
     out = {}
     for p in EXP.pools:
-        length = [f"results/scores/{p}/{sc}/{sm}.parquet" for m in EXP.methods.values()
-                  for sc, sm in m.score_files() if sc == "length"]
-        out[p] = {"path": f"results/pools/{p}/pool.parquet", "length_scores": length[0] if length else None}
+        length = [
+            f"results/scores/{p}/{sc}/{sm}.parquet"
+            for m in EXP.methods.values()
+            for sc, sm in m.score_files()
+            if sc == "length"
+        ]
+        out[p] = {
+            "path": f"results/pools/{p}/pool.parquet",
+            "length_scores": length[0] if length else None,
+        }
     return out
 
 
 def selected_inputs():
     files = [r["path"] for r in selection_records()]
     for spec in selected_pools().values():
-        files += [spec["path"]] + ([spec["length_scores"]] if spec["length_scores"] else [])
+        files += [spec["path"]] + (
+            [spec["length_scores"]] if spec["length_scores"] else []
+        )
     return files
 
 
@@ -544,18 +726,23 @@ def selected_inputs():
 # a job never asks for less than its kind's compute.resources.<kind>.mem_mb. Measured by `make bench`
 # and `make bench-scale` (BENCHMARKS.md); README "Memory at pool scale" lists them.
 POOL_MEMORY = {
-    "normalize_pool": (1024, 64),    # one chunk of rows + hash, 3 counts per row
-    "select": (1024, 256),           # ids (+ source) and the score columns, Arrow
-    "select_text": (1024, 8192),     # selectors reading the messages (zip)
+    "normalize_pool": (1024, 64),  # one chunk of rows + hash, 3 counts per row
+    "select": (1024, 256),  # ids (+ source) and the score columns, Arrow
+    "select_text": (1024, 8192),  # selectors reading the messages (zip)
     "score_streaming": (3072, 256),  # length, perplexity: one chunk + ids and scores
-    "score_in_memory": (3072, 20480),  # other scorers hold messages and per-row token lists of the pool
+    "score_in_memory": (
+        3072,
+        20480,
+    ),  # other scorers hold messages and per-row token lists of the pool
 }
 
 
 def declared_rows(pool):
     """The pool's declared row count (`rows`, or a built pool's n_rows)."""
     spec = config["pools"][pool]
-    return int(spec.get("rows") or spec.get("build", {}).get("params", {}).get("n_rows", 0))
+    return int(
+        spec.get("rows") or spec.get("build", {}).get("params", {}).get("n_rows", 0)
+    )
 
 
 def mem_mb_for(kind, rows):
@@ -571,15 +758,26 @@ def select_mem_mb(wildcards):
     from selectbench.selection import SELECTORS
 
     columns = SELECTORS.get(EXP.methods[wildcards.method].selector).pool_columns
-    return mem_mb_for("select_text" if "messages" in columns else "select", declared_rows(wildcards.pool))
+    return mem_mb_for(
+        "select_text" if "messages" in columns else "select",
+        declared_rows(wildcards.pool),
+    )
 
 
 def score_mem_mb(wildcards):
     from selectbench.scoring import SCORERS
 
-    kind = "score_streaming" if SCORERS.get(wildcards.scorer).streams else "score_in_memory"
+    kind = (
+        "score_streaming"
+        if SCORERS.get(wildcards.scorer).streams
+        else "score_in_memory"
+    )
     return mem_mb_for(kind, declared_rows(wildcards.pool))
 
 
 # resource kind → its pool-derived memory (see resource_value)
-POOL_MEMORY_OF = {"normalize": normalize_mem_mb, "select": select_mem_mb, "score": score_mem_mb}
+POOL_MEMORY_OF = {
+    "normalize": normalize_mem_mb,
+    "select": select_mem_mb,
+    "score": score_mem_mb,
+}

@@ -2,14 +2,14 @@ rule make_local_tasks:
     """Write the local lm-eval tasks (YAML over generated data, absolute paths)."""
     output:
         directory(LOCAL_TASKS),
-    params:
-        build=config["evaluation"].get("local_tasks"),
-        code=generator_code(config["evaluation"].get("local_tasks")),
     log:
         "logs/tasks.log",
     localrule: True
     conda:
         "../envs/selectbench.yaml"
+    params:
+        build=config["evaluation"].get("local_tasks"),
+        code=generator_code(config["evaluation"].get("local_tasks")),
     script:
         "../scripts/make_local_tasks.py"
 
@@ -20,15 +20,15 @@ rule check_tasks:
         tasks=local_tasks_input,
     output:
         TASK_CHECK,
-    params:
-        evaluation=eval_params(),
-        tasks_dir=LOCAL_TASKS,
-        code=code_of("selectbench.evaluation.lmeval"),
     log:
         "logs/tasks/check.log",
     localrule: True
     conda:
         "../envs/selectbench.yaml"
+    params:
+        evaluation=eval_params(),
+        tasks_dir=LOCAL_TASKS,
+        code=code_of("selectbench.evaluation.lmeval"),
     script:
         "../scripts/check_tasks.py"
 
@@ -41,24 +41,27 @@ rule evaluate:
         tasks=local_tasks_input,
         checked=TASK_CHECK,
     output:
-        expand("results/evals/{{pool}}/{{base_model}}/{{preset}}/{{method}}/b{{budget}}/s{{seed}}/{task}.json", task=TASKS),
+        expand(
+            "results/evals/{{pool}}/{{base_model}}/{{preset}}/{{method}}/b{{budget}}/s{{seed}}/{task}.json",
+            task=TASKS,
+        ),
+    log:
+        "logs/evals/{pool}/{base_model}/{preset}/{method}/b{budget}/s{seed}.log",
+    benchmark:
+        "benchmarks/evals/{pool}/{base_model}/{preset}/{method}/b{budget}/s{seed}.tsv"
+    conda:
+        "../envs/selectbench.yaml"
+    threads: threads_of("evaluate")
+    resources:
+        gpu=resources_of("evaluate", "gpu"),
+        mem_mb=resources_of("evaluate", "mem_mb"),
+        runtime=resources_of("evaluate", "runtime"),
     params:
         base=lambda wc: model_ref(wc.base_model),
         evaluation=eval_params(),
         device=config["compute"]["device"],
         tasks_dir=LOCAL_TASKS,
         code=code_of("selectbench.evaluation.run"),
-    log:
-        "logs/evals/{pool}/{base_model}/{preset}/{method}/b{budget}/s{seed}.log",
-    benchmark:
-        "benchmarks/evals/{pool}/{base_model}/{preset}/{method}/b{budget}/s{seed}.tsv"
-    threads: threads_of("evaluate")
-    resources:
-        gpu=resources_of("evaluate", "gpu"),
-        mem_mb=resources_of("evaluate", "mem_mb"),
-        runtime=resources_of("evaluate", "runtime"),
-    conda:
-        "../envs/selectbench.yaml"
     script:
         "../scripts/evaluate.py"
 

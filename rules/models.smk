@@ -5,21 +5,21 @@ rule build_model:
         checked=TASK_CHECK,
     output:
         directory("results/models/{model}"),
-    params:
-        build=lambda wc: config["models"][wc.model]["build"],
-        models=build_models,
-        device=config["compute"]["device"],
-        code=lambda wc: generator_code(config["models"][wc.model]["build"]),
     log:
         "logs/models/{model}.log",
     benchmark:
         "benchmarks/models/{model}.tsv"
+    conda:
+        "../envs/selectbench.yaml"
     threads: threads_of("build_model")
     resources:
         gpu=resources_of("build_model", "gpu"),
         mem_mb=resources_of("build_model", "mem_mb"),
         runtime=resources_of("build_model", "runtime"),
-    conda:
-        "../envs/selectbench.yaml"
+    params:
+        build=lambda wc: config["models"][wc.model]["build"],
+        models=build_models,
+        device=config["compute"]["device"],
+        code=lambda wc: generator_code(config["models"][wc.model]["build"]),
     script:
         "../scripts/build_model.py"

@@ -4,17 +4,25 @@ rule report_tables:
         [r["path"] for r in eval_records()],
     output:
         tidy="results/reports/tidy.csv",
-        summary=report("results/reports/summary.csv", category="4. Results", caption="../report/summary.rst"),
-        figure=report("results/reports/summary.png", category="4. Results", caption="../report/figure.rst"),
-    params:
-        records=eval_records(),
-        baseline=config["report"]["baseline_method"],
-        code=code_of("selectbench.analysis"),
+        summary=report(
+            "results/reports/summary.csv",
+            category="4. Results",
+            caption="../report/summary.rst",
+        ),
+        figure=report(
+            "results/reports/summary.png",
+            category="4. Results",
+            caption="../report/figure.rst",
+        ),
     log:
         "logs/reports/tables.log",
     localrule: True
     conda:
         "../envs/selectbench.yaml"
+    params:
+        records=eval_records(),
+        baseline=config["report"]["baseline_method"],
+        code=code_of("selectbench.analysis"),
     script:
         "../scripts/report_tables.py"
 
@@ -24,15 +32,19 @@ rule report_cost:
     input:
         cost_inputs(),
     output:
-        report("results/reports/cost.csv", category="5. Cost", caption="../report/cost.rst"),
-    params:
-        units=cost_units(),
-        code=code_of("selectbench.analysis.cost"),
+        report(
+            "results/reports/cost.csv",
+            category="5. Cost",
+            caption="../report/cost.rst",
+        ),
     log:
         "logs/reports/cost.log",
     localrule: True
     conda:
         "../envs/selectbench.yaml"
+    params:
+        units=cost_units(),
+        code=code_of("selectbench.analysis.cost"),
     script:
         "../scripts/report_cost.py"
 
@@ -40,21 +52,26 @@ rule report_cost:
 rule report_significance:
     """Method − baseline tests per setup: 2410.09335's pooled Mann-Whitney protocol, seed
     bootstrap / Welch / Mann-Whitney per benchmark metric, paired per-example hierarchical
-    bootstrap from the benchmark JSONs; Holm and BH across methods (docs/statistics.md)."""
+    bootstrap from the benchmark JSONs; Holm and BH across methods (docs/statistics.md).
+    """
     input:
         tidy="results/reports/tidy.csv",
         evals=[r["path"] for r in eval_records()],
     output:
-        report("results/reports/significance.csv", category="2. Significance", caption="../report/significance.rst"),
-    params:
-        units=eval_records(),
-        options=significance_options(),
-        code=code_of("selectbench.analysis.significance"),
+        report(
+            "results/reports/significance.csv",
+            category="2. Significance",
+            caption="../report/significance.rst",
+        ),
     log:
         "logs/reports/significance.log",
     localrule: True
     conda:
         "../envs/selectbench.yaml"
+    params:
+        units=eval_records(),
+        options=significance_options(),
+        code=code_of("selectbench.analysis.significance"),
     script:
         "../scripts/report_significance.py"
 
@@ -65,20 +82,26 @@ rule report_generalization:
         tidy="results/reports/tidy.csv",
         significance="results/reports/significance.csv",
     output:
-        summary=report("results/reports/generalization.csv", category="3. Generalization",
-                       caption="../report/generalization.rst"),
+        summary=report(
+            "results/reports/generalization.csv",
+            category="3. Generalization",
+            caption="../report/generalization.rst",
+        ),
         rankings="results/reports/rankings.csv",
         kendall="results/reports/kendall_tau.csv",
-        figure=report("results/reports/kendall_tau.png", category="3. Generalization",
-                      caption="../report/kendall_tau.rst"),
-    params:
-        baseline=significance_options()["baseline"],
-        code=code_of("selectbench.analysis.generalization"),
+        figure=report(
+            "results/reports/kendall_tau.png",
+            category="3. Generalization",
+            caption="../report/kendall_tau.rst",
+        ),
     log:
         "logs/reports/generalization.log",
     localrule: True
     conda:
         "../envs/selectbench.yaml"
+    params:
+        baseline=significance_options()["baseline"],
+        code=code_of("selectbench.analysis.generalization"),
     script:
         "../scripts/report_generalization.py"
 
@@ -90,19 +113,21 @@ rule report_verdict:
         generalization="results/reports/generalization.csv",
         cost=verdict_cost_input,
     output:
-        report("results/reports/verdict.csv", category="1. Verdict", caption="../report/verdict.rst"),
-    params:
-        baseline=significance_options()["baseline"],
-        code=code_of("selectbench.analysis.verdict"),
+        report(
+            "results/reports/verdict.csv",
+            category="1. Verdict",
+            caption="../report/verdict.rst",
+        ),
     log:
         "logs/reports/verdict.log",
     localrule: True
     conda:
         "../envs/selectbench.yaml"
+    params:
+        baseline=significance_options()["baseline"],
+        code=code_of("selectbench.analysis.verdict"),
     script:
         "../scripts/report_verdict.py"
-
-
 
 
 rule report_cost_measured:
@@ -110,16 +135,20 @@ rule report_cost_measured:
     input:
         cost_benchmarks(),
     output:
-        report("results/reports/cost_measured.csv", category="5. Cost", caption="../report/cost_measured.rst"),
-    params:
-        units=cost_units(),
-        prices=report_prices(),
-        code=code_of("selectbench.analysis.cost"),
+        report(
+            "results/reports/cost_measured.csv",
+            category="5. Cost",
+            caption="../report/cost_measured.rst",
+        ),
     log:
         "logs/reports/cost_measured.log",
     localrule: True
     conda:
         "../envs/selectbench.yaml"
+    params:
+        units=cost_units(),
+        prices=report_prices(),
+        code=code_of("selectbench.analysis.cost"),
     script:
         "../scripts/report_cost_measured.py"
 
@@ -130,16 +159,20 @@ rule report_cost_modelled:
         cost="results/reports/cost.csv",
         stats=pool_stats_files(),
     output:
-        report("results/reports/cost_modelled.csv", category="5. Cost", caption="../report/cost_modelled.rst"),
-    params:
-        config=config,
-        gpu_flops=config["report"]["gpu_flops"],
-        code=code_of("selectbench.analysis.flops"),
+        report(
+            "results/reports/cost_modelled.csv",
+            category="5. Cost",
+            caption="../report/cost_modelled.rst",
+        ),
     log:
         "logs/reports/cost_modelled.log",
     localrule: True
     conda:
         "../envs/selectbench.yaml"
+    params:
+        config=config,
+        gpu_flops=config["report"]["gpu_flops"],
+        code=code_of("selectbench.analysis.flops"),
     script:
         "../scripts/report_cost_modelled.py"
 
@@ -151,17 +184,21 @@ rule report_effective_cost:
         measured="results/reports/cost_measured.csv",
         tidy="results/reports/tidy.csv",
     output:
-        report("results/reports/effective_cost.csv", category="5. Cost", caption="../report/effective_cost.rst"),
-    params:
-        pool_rows=pool_rows(),
-        baseline=config.get("report", {}).get("baseline_method"),
-        full_methods=full_methods(),
-        code=code_of("selectbench.analysis.effective"),
+        report(
+            "results/reports/effective_cost.csv",
+            category="5. Cost",
+            caption="../report/effective_cost.rst",
+        ),
     log:
         "logs/reports/effective_cost.log",
     localrule: True
     conda:
         "../envs/selectbench.yaml"
+    params:
+        pool_rows=pool_rows(),
+        baseline=config.get("report", {}).get("baseline_method"),
+        full_methods=full_methods(),
+        code=code_of("selectbench.analysis.effective"),
     script:
         "../scripts/report_effective_cost.py"
 
@@ -171,16 +208,20 @@ rule report_pareto:
     input:
         "results/reports/effective_cost.csv",
     output:
-        report("results/reports/pareto.png", category="5. Cost", caption="../report/pareto.rst"),
-    params:
-        baseline=config.get("report", {}).get("baseline_method"),
-        full_methods=full_methods(),
-        code=code_of("selectbench.analysis.effective"),
+        report(
+            "results/reports/pareto.png",
+            category="5. Cost",
+            caption="../report/pareto.rst",
+        ),
     log:
         "logs/reports/pareto.log",
     localrule: True
     conda:
         "../envs/selectbench.yaml"
+    params:
+        baseline=config.get("report", {}).get("baseline_method"),
+        full_methods=full_methods(),
+        code=code_of("selectbench.analysis.effective"),
     script:
         "../scripts/report_pareto.py"
 
@@ -190,63 +231,75 @@ rule report_selected_composition:
     input:
         selected_inputs(),
     output:
-        report("results/reports/selected_composition.csv", category="6. What was selected",
-               caption="../report/selected_composition.rst"),
+        report(
+            "results/reports/selected_composition.csv",
+            category="6. What was selected",
+            caption="../report/selected_composition.rst",
+        ),
+    log:
+        "logs/reports/selected_composition.log",
+    localrule: True
+    conda:
+        "../envs/selectbench.yaml"
     params:
         analysis="composition",
         selections=selection_records(),
         pools=selected_pools(),
         baseline=config.get("report", {}).get("baseline_method"),
         code=code_of("selectbench.analysis.selected"),
-    log:
-        "logs/reports/selected_composition.log",
-    localrule: True
-    conda:
-        "../envs/selectbench.yaml"
     script:
         "../scripts/report_selected.py"
 
 
 use rule report_selected_composition as report_selected_lengths with:
     output:
-        report("results/reports/selected_lengths.csv", category="6. What was selected",
-               caption="../report/selected_lengths.rst"),
+        report(
+            "results/reports/selected_lengths.csv",
+            category="6. What was selected",
+            caption="../report/selected_lengths.rst",
+        ),
+    log:
+        "logs/reports/selected_lengths.log",
     params:
         analysis="lengths",
         selections=selection_records(),
         pools=selected_pools(),
         baseline=config.get("report", {}).get("baseline_method"),
         code=code_of("selectbench.analysis.selected"),
-    log:
-        "logs/reports/selected_lengths.log",
 
 
 use rule report_selected_composition as report_selected_overlap with:
     output:
-        report("results/reports/selected_overlap.csv", category="6. What was selected",
-               caption="../report/selected_overlap.rst"),
+        report(
+            "results/reports/selected_overlap.csv",
+            category="6. What was selected",
+            caption="../report/selected_overlap.rst",
+        ),
+    log:
+        "logs/reports/selected_overlap.log",
     params:
         analysis="overlap",
         selections=selection_records(),
         pools=selected_pools(),
         baseline=config.get("report", {}).get("baseline_method"),
         code=code_of("selectbench.analysis.selected"),
-    log:
-        "logs/reports/selected_overlap.log",
 
 
 use rule report_selected_composition as report_selected_labels with:
     output:
-        report("results/reports/selected_labels.csv", category="6. What was selected",
-               caption="../report/selected_labels.rst"),
+        report(
+            "results/reports/selected_labels.csv",
+            category="6. What was selected",
+            caption="../report/selected_labels.rst",
+        ),
+    log:
+        "logs/reports/selected_labels.log",
     params:
         analysis="labels",
         selections=selection_records(),
         pools=selected_pools(),
         baseline=config.get("report", {}).get("baseline_method"),
         code=code_of("selectbench.analysis.selected"),
-    log:
-        "logs/reports/selected_labels.log",
 
 
 rule report_selected_figure:
@@ -254,14 +307,17 @@ rule report_selected_figure:
     input:
         "results/reports/selected_composition.csv",
     output:
-        report("results/reports/selected_composition.png", category="6. What was selected",
-               caption="../report/selected_figure.rst"),
-    params:
-        code=code_of("selectbench.analysis.selected"),
+        report(
+            "results/reports/selected_composition.png",
+            category="6. What was selected",
+            caption="../report/selected_figure.rst",
+        ),
     log:
         "logs/reports/selected_figure.log",
     localrule: True
     conda:
         "../envs/selectbench.yaml"
+    params:
+        code=code_of("selectbench.analysis.selected"),
     script:
         "../scripts/report_selected_figure.py"

@@ -4,21 +4,21 @@ rule diverse_evol_init:
         pool="results/pools/{pool}/pool.parquet",
     output:
         "results/rounds/{pool}/{method}/b{budget}/s{seed}/r0.json",
+    log:
+        "logs/rounds/{pool}/{method}/b{budget}/s{seed}/r0.log",
+    benchmark:
+        "benchmarks/rounds/{pool}/{method}/b{budget}/s{seed}/r0.tsv"
+    conda:
+        "../envs/selectbench.yaml"
+    threads: threads_of("select")
+    resources:
+        mem_mb=resources_of("select", "mem_mb"),
+        runtime=resources_of("select", "runtime"),
     params:
         method=lambda wc: EXP.methods[wc.method].params,
         budget=lambda wc: int(wc.budget),
         seed=lambda wc: int(wc.seed),
         code=code_of("selectbench.training.rounds"),
-    log:
-        "logs/rounds/{pool}/{method}/b{budget}/s{seed}/r0.log",
-    threads: threads_of("select")
-    benchmark:
-        "benchmarks/rounds/{pool}/{method}/b{budget}/s{seed}/r0.tsv"
-    resources:
-        mem_mb=resources_of("select", "mem_mb"),
-        runtime=resources_of("select", "runtime"),
-    conda:
-        "../envs/selectbench.yaml"
     script:
         "../scripts/diverse_evol_init.py"
 
@@ -32,9 +32,22 @@ rule diverse_evol_round:
         checked=TASK_CHECK,
     output:
         selection="results/rounds/{pool}/{method}/b{budget}/s{seed}/r{round}.json",
-        model=directory("results/rounds/{pool}/{method}/b{budget}/s{seed}/r{round}_model"),
+        model=directory(
+            "results/rounds/{pool}/{method}/b{budget}/s{seed}/r{round}_model"
+        ),
+    log:
+        "logs/rounds/{pool}/{method}/b{budget}/s{seed}/r{round}.log",
+    benchmark:
+        "benchmarks/rounds/{pool}/{method}/b{budget}/s{seed}/r{round}.tsv"
     wildcard_constraints:
         round=r"[1-9]\d*",
+    conda:
+        "../envs/selectbench.yaml"
+    threads: threads_of("finetune")
+    resources:
+        gpu=resources_of("finetune", "gpu"),
+        mem_mb=resources_of("finetune", "mem_mb"),
+        runtime=resources_of("finetune", "runtime"),
     params:
         method=lambda wc: EXP.methods[wc.method].params,
         base=lambda wc: model_ref(round_base_model(wc)),
@@ -43,17 +56,6 @@ rule diverse_evol_round:
         round=lambda wc: int(wc.round),
         device=config["compute"]["device"],
         code=code_of("selectbench.training.rounds"),
-    log:
-        "logs/rounds/{pool}/{method}/b{budget}/s{seed}/r{round}.log",
-    benchmark:
-        "benchmarks/rounds/{pool}/{method}/b{budget}/s{seed}/r{round}.tsv"
-    threads: threads_of("finetune")
-    resources:
-        gpu=resources_of("finetune", "gpu"),
-        mem_mb=resources_of("finetune", "mem_mb"),
-        runtime=resources_of("finetune", "runtime"),
-    conda:
-        "../envs/selectbench.yaml"
     script:
         "../scripts/diverse_evol_round.py"
 
@@ -69,6 +71,17 @@ rule mods_select:
     output:
         selection="results/rounds/{pool}/{method}/b{budget}/s{seed}/mods.json",
         model=directory("results/rounds/{pool}/{method}/b{budget}/s{seed}/mods_model"),
+    log:
+        "logs/rounds/{pool}/{method}/b{budget}/s{seed}/mods.log",
+    benchmark:
+        "benchmarks/rounds/{pool}/{method}/b{budget}/s{seed}/mods.tsv"
+    conda:
+        "../envs/selectbench.yaml"
+    threads: threads_of("finetune")
+    resources:
+        gpu=resources_of("finetune", "gpu"),
+        mem_mb=resources_of("finetune", "mem_mb"),
+        runtime=resources_of("finetune", "runtime"),
     params:
         method=lambda wc: EXP.methods[wc.method].params,
         base=lambda wc: model_ref(round_base_model(wc)),
@@ -77,16 +90,5 @@ rule mods_select:
         budget=lambda wc: int(wc.budget),
         seed=lambda wc: int(wc.seed),
         device=config["compute"]["device"],
-    log:
-        "logs/rounds/{pool}/{method}/b{budget}/s{seed}/mods.log",
-    benchmark:
-        "benchmarks/rounds/{pool}/{method}/b{budget}/s{seed}/mods.tsv"
-    threads: threads_of("finetune")
-    resources:
-        gpu=resources_of("finetune", "gpu"),
-        mem_mb=resources_of("finetune", "mem_mb"),
-        runtime=resources_of("finetune", "runtime"),
-    conda:
-        "../envs/selectbench.yaml"
     script:
         "../scripts/mods_select.py"

@@ -9,6 +9,19 @@ rule score:
     output:
         scores="results/scores/{pool}/{scorer}/{scorer_model}.parquet",
         provenance="results/scores/{pool}/{scorer}/{scorer_model}.json",
+    log:
+        "logs/scores/{pool}/{scorer}/{scorer_model}.log",
+    benchmark:
+        "benchmarks/scores/{pool}/{scorer}/{scorer_model}.tsv"
+    wildcard_constraints:
+        pool=UNSHARDED_POOLS,
+    conda:
+        "../envs/selectbench.yaml"
+    threads: threads_of("score")
+    resources:
+        gpu=resources_of("score", "gpu"),
+        mem_mb=resources_of("score", "mem_mb"),
+        runtime=resources_of("score", "runtime"),
     params:
         scorer=lambda wc: wc.scorer,
         scorer_params=score_params,
@@ -16,27 +29,25 @@ rule score:
         models=score_models,
         device=config["compute"]["device"],
         code=score_code,
-    log:
-        "logs/scores/{pool}/{scorer}/{scorer_model}.log",
-    benchmark:
-        "benchmarks/scores/{pool}/{scorer}/{scorer_model}.tsv"
-    wildcard_constraints:
-        pool=UNSHARDED_POOLS,
-    threads: threads_of("score")
-    resources:
-        gpu=resources_of("score", "gpu"),
-        mem_mb=resources_of("score", "mem_mb"),
-        runtime=resources_of("score", "runtime"),
-    conda:
-        "../envs/selectbench.yaml"
     script:
         "../scripts/score.py"
 
 
 use rule score as score_shard with:
     output:
-        scores=temp("results/scores/{pool}/{scorer}/{scorer_model}.shards/{shard}.parquet"),
-        provenance=temp("results/scores/{pool}/{scorer}/{scorer_model}.shards/{shard}.json"),
+        scores=temp(
+            "results/scores/{pool}/{scorer}/{scorer_model}.shards/{shard}.parquet"
+        ),
+        provenance=temp(
+            "results/scores/{pool}/{scorer}/{scorer_model}.shards/{shard}.json"
+        ),
+    log:
+        "logs/scores/{pool}/{scorer}/{scorer_model}.shards/{shard}.log",
+    benchmark:
+        "benchmarks/scores/{pool}/{scorer}/{scorer_model}.shards/{shard}.tsv"
+    wildcard_constraints:
+        pool=SHARDED_POOLS,
+        shard=r"\d+",
     params:
         scorer=lambda wc: wc.scorer,
         scorer_params=score_params,
@@ -45,13 +56,6 @@ use rule score as score_shard with:
         device=config["compute"]["device"],
         rows=shard_rows,
         code=score_code,
-    log:
-        "logs/scores/{pool}/{scorer}/{scorer_model}.shards/{shard}.log",
-    benchmark:
-        "benchmarks/scores/{pool}/{scorer}/{scorer_model}.shards/{shard}.tsv"
-    wildcard_constraints:
-        pool=SHARDED_POOLS,
-        shard=r"\d+",
 
 
 rule score_gather:
@@ -64,16 +68,16 @@ rule score_gather:
     output:
         scores="results/scores/{pool}/{scorer}/{scorer_model}.parquet",
         provenance="results/scores/{pool}/{scorer}/{scorer_model}.json",
-    params:
-        code=code_of("selectbench.scoring.run"),
     log:
         "logs/scores/{pool}/{scorer}/{scorer_model}.gather.log",
     wildcard_constraints:
         pool=SHARDED_POOLS,
+    conda:
+        "../envs/selectbench.yaml"
     resources:
         mem_mb=resources_of("score", "mem_mb"),
         runtime=resources_of("score", "runtime"),
-    conda:
-        "../envs/selectbench.yaml"
+    params:
+        code=code_of("selectbench.scoring.run"),
     script:
         "../scripts/score_gather.py"

@@ -9,20 +9,20 @@ rule select:
     output:
         selection="results/selections/{pool}/{method}/b{budget}/s{seed}.json",
         cost="results/selections/{pool}/{method}/b{budget}/s{seed}.cost.json",
+    log:
+        "logs/selections/{pool}/{method}/b{budget}/s{seed}.log",
+    benchmark:
+        "benchmarks/selections/{pool}/{method}/b{budget}/s{seed}.tsv"
+    conda:
+        "../envs/selectbench.yaml"
+    threads: threads_of("select")
+    resources:
+        mem_mb=resources_of("select", "mem_mb"),
+        runtime=resources_of("select", "runtime"),
     params:
         method=method_spec,
         budget=budget_value,
         seed=lambda wc: int(wc.seed),
         code=select_code,
-    log:
-        "logs/selections/{pool}/{method}/b{budget}/s{seed}.log",
-    threads: threads_of("select")
-    benchmark:
-        "benchmarks/selections/{pool}/{method}/b{budget}/s{seed}.tsv"
-    resources:
-        mem_mb=resources_of("select", "mem_mb"),
-        runtime=resources_of("select", "runtime"),
-    conda:
-        "../envs/selectbench.yaml"
     script:
         "../scripts/select.py"

@@ -233,6 +233,13 @@ def test_lint_clean():
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_snakefmt_clean():
+    """The rule files keep snakefmt's formatting (CI runs this through `make test`)."""
+    snakefmt = Path(sys.executable).with_name("snakefmt")
+    res = subprocess.run([str(snakefmt), "--check", "Snakefile", "rules"], capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 def test_paper_config_plans_offline():
     res = subprocess.run(SNAKEMAKE + ["-n", "--quiet", "rules"], capture_output=True, text=True, cwd=REPO,
                          env=dict(os.environ, HF_HUB_OFFLINE="1"))
