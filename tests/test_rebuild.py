@@ -82,7 +82,9 @@ def downstream(methods, budget="40", seed="0", *, select=True):
             jobs.add(("select", f"results/selections/demo/{m}/b{b}/s{seed}.json"))
         jobs.add(("finetune", f"results/checkpoints/{UNIT.format(m=m, b=b, s=seed)}/model"))
         jobs.add(("evaluate", f"results/evals/{UNIT.format(m=m, b=b, s=seed)}/sentiment.json"))
-    return jobs | REPORT_JOBS | {("all", "")}
+    # the "what was selected" reports read the selections only: unchanged selections, no rerun
+    reports = REPORT_JOBS if select else {j for j in REPORT_JOBS if not j[0].startswith("report_selected")}
+    return jobs | reports | {("all", "")}
 
 
 def normalize_outputs(jobs):
