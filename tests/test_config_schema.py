@@ -27,8 +27,14 @@ KEYWORDS = {"$schema", "title", "description", "type", "additionalProperties", "
 
 
 def snakemake_n(*args, cwd=ROOT):
+    """`snakemake -n` in a fresh working directory (a finished `make demo` in the checkout must not
+    turn the plan into "nothing to be done"); config paths relative to `cwd` are made absolute."""
+    import tempfile
+
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    return subprocess.run([SNAKEMAKE, "-n", "--snakefile", str(ROOT / "Snakefile"), *args],
+    args = [str(Path(cwd) / a) if not a.startswith("-") and (Path(cwd) / a).is_file() else a for a in args]
+    workdir = tempfile.mkdtemp(prefix="selectbench-plan-")
+    return subprocess.run([SNAKEMAKE, "-n", "--snakefile", str(ROOT / "Snakefile"), "--directory", workdir, *args],
                           cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
 
 
