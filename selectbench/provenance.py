@@ -31,6 +31,8 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
+from .io import sha256_file
+
 SUFFIX = ".prov.json"
 SCHEMA = 1
 VERSIONED = ("selectbench", "snakemake", "torch", "transformers", "peft", "lm_eval", "accelerate",
@@ -44,14 +46,7 @@ def prov_path(output) -> Path:
 
 
 # ---------------------------------------------------------------- content hashes
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
+# (files: io.sha256_file)
 IGNORED = (".snakemake_timestamp",)  # Snakemake adds it to directory outputs after the job
 
 
