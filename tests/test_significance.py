@@ -345,10 +345,11 @@ def test_schema_defaults_match_the_package():
         assert props[key]["description"]
 
 
-def test_demo_plans_the_report_rules():
+def test_demo_plans_the_report_rules(tmp_path):
     repo = Path(__file__).resolve().parents[1]
-    res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "config/demo.yaml",
-                          "--directory", str(repo), "--snakefile", str(repo / "Snakefile")],
+    # a fresh working directory: a finished `make demo` in the checkout would plan nothing
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(repo / "config/demo.yaml"),
+                          "--directory", str(tmp_path), "--snakefile", str(repo / "Snakefile")],
                          capture_output=True, text=True, cwd=repo)
     assert res.returncode == 0, res.stderr[-3000:]
     for rule in ("report_significance", "report_generalization", "report_verdict"):
