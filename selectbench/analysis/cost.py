@@ -11,7 +11,6 @@ FLOPs follow the RDS+ paper's model: training 6·N·tokens, forward-only 2·N·t
 
 from __future__ import annotations
 
-import json
 
 import pandas as pd
 

@@ -10,7 +10,6 @@ Every round's model and selection is a declared output of the workflow.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
