@@ -119,37 +119,40 @@ class EncodedChunk:
         return [self.row(i) for i in range(len(self))]
 
 
-def encode_chunk(tokenizer, conversations, max_length: int | None = None) -> EncodedChunk:
-    """Tokenize a chunk of conversations at once; the same tokens and mask as `encode`.
-
-    One fast-tokenizer call for the chunk; the loss mask is computed for all
-    tokens at once: every rendered text is placed at a global character offset,
-    the assistant spans become sorted global intervals, and a token is a loss
-    token when its (non-empty) start lies inside one (a binary search).
-    """
+def _tokenize_chunk(tokenizer, conversations, with_ids: bool):
+    """(rendered, lengths, token ids or None, char offsets [tokens, 2]) of a chunk, one tokenizer call."""
     eos = tokenizer.eos_token or ""
     rendered = [render(m, eos) for m in conversations]
     n = len(rendered)
-    if n == 0:
-        return EncodedChunk(np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(1, np.int64))
     texts = [r.text for r in rendered]
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:   # the Rust tokenizer itself: what tokenizer(...) calls, minus Python copies
         encs = backend.encode_batch(texts, add_special_tokens=True)
-        token_ids = [e.ids for e in encs]
-        spans = [e.offsets for e in encs]
+        lengths = np.fromiter((len(e) for e in encs), dtype=np.int64, count=n)
+        total = int(lengths.sum())
+        ids = (np.fromiter(chain.from_iterable(e.ids for e in encs), dtype=np.int64, count=total)
+               if with_ids else None)
+        chars = np.fromiter(chain.from_iterable(chain.from_iterable(e.offsets for e in encs)),
+                            dtype=np.int64, count=2 * total).reshape(-1, 2)
         del encs
     else:
         enc = tokenizer(texts, add_special_tokens=True, return_offsets_mapping=True)
-        token_ids, spans = enc["input_ids"], enc["offset_mapping"]
-    lengths = np.fromiter((len(x) for x in token_ids), dtype=np.int64, count=n)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    ids = np.fromiter(chain.from_iterable(token_ids), dtype=np.int64, count=int(offsets[-1]))
-    del token_ids
-    chars = np.fromiter(chain.from_iterable(chain.from_iterable(spans)), dtype=np.int64,
-                        count=2 * int(offsets[-1])).reshape(-1, 2)
-    del spans
+        lengths = np.fromiter((len(x) for x in enc["input_ids"]), dtype=np.int64, count=n)
+        total = int(lengths.sum())
+        ids = (np.fromiter(chain.from_iterable(enc["input_ids"]), dtype=np.int64, count=total)
+               if with_ids else None)
+        chars = np.fromiter(chain.from_iterable(chain.from_iterable(enc["offset_mapping"])),
+                            dtype=np.int64, count=2 * total).reshape(-1, 2)
+    return rendered, lengths, ids, chars
+
+
+def _loss_mask(rendered, lengths, chars) -> "np.ndarray":
+    """A token is a loss token when its (non-empty) start lies inside an assistant span.
+
+    Every rendered text is placed at a global character offset, the assistant spans become
+    sorted global intervals, and each token's start is looked up among them (binary search).
+    """
+    n = len(rendered)
     base = np.zeros(n, dtype=np.int64)
     np.cumsum([len(r.text) + 1 for r in rendered[:-1]], out=base[1:])
     span_start = np.fromiter((base[i] + s for i, r in enumerate(rendered) for s, _ in r.loss_spans), dtype=np.int64)
@@ -159,12 +162,43 @@ def encode_chunk(tokenizer, conversations, max_length: int | None = None) -> Enc
     k = np.searchsorted(span_start, start, side="right") - 1
     mask = (chars[:, 1] > chars[:, 0]) & (k >= 0)
     mask &= start < span_end[np.maximum(k, 0)] if span_end.size else False
+    return mask
+
+
+def encode_chunk(tokenizer, conversations, max_length: int | None = None) -> EncodedChunk:
+    """Tokenize a chunk of conversations at once; the same tokens and mask as `encode`.
+
+    One fast-tokenizer call for the chunk; the loss mask is computed for all
+    tokens at once (`_loss_mask`).
+    """
+    if len(conversations) == 0:
+        return EncodedChunk(np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(1, np.int64))
+    rendered, lengths, ids, chars = _tokenize_chunk(tokenizer, conversations, with_ids=True)
+    mask = _loss_mask(rendered, lengths, chars)
+    offsets = np.zeros(len(rendered) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
     if max_length is not None and (lengths > max_length).any():
+        row = np.repeat(np.arange(len(rendered)), lengths)
         keep = (np.arange(len(ids)) - offsets[row]) < max_length
         ids, mask = ids[keep], mask[keep]
         lengths = np.minimum(lengths, max_length)
         offsets[1:] = np.cumsum(lengths)
     return EncodedChunk(ids, mask, offsets)
+
+
+def token_counts(tokenizer, conversations, max_length: int | None = None) -> tuple["np.ndarray", "np.ndarray"]:
+    """(total tokens, loss tokens) per conversation: `encode_chunk`'s lengths and
+    `n_response` without materialising the token ids (what the `length` scorer needs)."""
+    if len(conversations) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rendered, lengths, _, chars = _tokenize_chunk(tokenizer, conversations, with_ids=False)
+    mask = _loss_mask(rendered, lengths, chars)
+    row = np.repeat(np.arange(len(lengths)), lengths)
+    if max_length is not None:
+        first = np.cumsum(lengths) - lengths
+        mask &= (np.arange(len(mask)) - first[row]) < max_length
+        lengths = np.minimum(lengths, max_length)
+    return lengths, np.bincount(row[mask], minlength=len(lengths)).astype(np.int64)
 
 
 def encode_chunks(tokenizer, conversations, max_length: int | None = None, chunk: int = ENCODE_CHUNK):

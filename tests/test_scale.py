@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from selectbench.errors import ConfigError, DataError
-from selectbench.formatting import encode, encode_chunk, encode_many
+from selectbench.formatting import encode, encode_chunk, encode_many, token_counts
 from selectbench.pools import normalize_pool, read_pool, write_normalized_pool, write_pool
 
 SHARED_T0 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "pools" / "t0-train-50k.jsonl.gz"
@@ -119,6 +119,9 @@ def test_encode_chunk_equals_per_row_encode(tiny_model_dir, conversations, max_l
     assert chunk.n_response.tolist() == [e.n_response for e in ref]
     assert [e.loss_mask for e in encode_many(tok, convs, max_length)] == [e.loss_mask for e in ref]
     assert len(encode_chunk(tok, [])) == 0
+    total, response = token_counts(tok, convs, max_length)   # the length scorer's id-free path
+    assert total.tolist() == [len(e.input_ids) for e in ref]
+    assert response.tolist() == [e.n_response for e in ref]
 
 
 def test_encode_chunk_equals_encode_on_real_rows(tiny_model_dir):
@@ -129,6 +132,9 @@ def test_encode_chunk_equals_encode_on_real_rows(tiny_model_dir):
     chunk = encode_chunk(tok, convs, 300)
     ref = [encode(tok, c, 300) for c in convs]
     assert [(e.input_ids, e.loss_mask) for e in chunk.rows()] == [(e.input_ids, e.loss_mask) for e in ref]
+    total, response = token_counts(tok, convs, 300)
+    assert total.tolist() == [len(e.input_ids) for e in ref] and max(total) == 300
+    assert response.tolist() == [e.n_response for e in ref]
 
 
 # --------------------------------------------------------------------------- LM passes

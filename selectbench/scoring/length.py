@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..formatting import encode_chunk
+from ..formatting import token_counts
 from .base import PoolFile, ScoreContext, pool_chunks, pool_id_series, scorer
 
 
@@ -22,9 +22,9 @@ def length_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFra
     tok = load_tokenizer(ctx.model)
     response, total = [], []
     for chunk in pool_chunks(pool, ("messages",)):
-        enc = encode_chunk(tok, chunk["messages"], ctx.params["max_length"])
-        response.append(enc.n_response)
-        total.append(enc.lengths)
+        n_total, n_response = token_counts(tok, chunk["messages"], ctx.params["max_length"])
+        response.append(n_response)
+        total.append(n_total)
     response = np.concatenate(response) if response else np.zeros(0, np.int64)
     return pd.DataFrame({
         "id": pool_id_series(pool),
