@@ -120,18 +120,17 @@ def report_targets():
 
 
 def significance_options():
-    """report.* keys of the significance tests (schema defaults where unset)."""
-    from selectbench.analysis.significance import Options
-
-    r = config.get("report", {})
-    d = Options()
+    """report.* keys of the significance tests (the schema filled its defaults at parse time;
+    read here without importing the statistics code, which would cost the parse ~1 s).
+    """
+    r = config["report"]
     return dict(
-        baseline=r.get("baseline_method") or d.baseline,
-        alpha=r.get("alpha", d.alpha),
-        correction=r.get("correction", d.correction),
-        resamples=r.get("bootstrap_resamples", d.resamples),
-        seed=r.get("bootstrap_seed", d.seed),
-        too_few=r.get("too_few", "note"),
+        baseline=r["baseline_method"] or "random",
+        alpha=r["alpha"],
+        correction=r["correction"],
+        resamples=r["bootstrap_resamples"],
+        seed=r["bootstrap_seed"],
+        too_few=r["too_few"],
     )
 
 
@@ -455,7 +454,14 @@ def resource_value(kind, key, wildcards=None):
 
 
 def resources_of(kind, key):
-    """A rule's resource `key` as a function of the job's wildcards (see `resource_value`)."""
+    """A rule's resource `key` (see `resource_value`): a function of the job's wildcards
+    where it depends on them (a score job's GPUs, pool-derived memory), else the configured
+    value itself, so Snakemake does not call a function per job (DAG planning time at 10k+
+    jobs, BENCHMARKS.md `dag`)."""
+    if not (
+        (kind, key) == ("score", "gpu") or (key == "mem_mb" and kind in POOL_MEMORY_OF)
+    ):
+        return resource_value(kind, key)
 
     def resource(wildcards):
         return resource_value(kind, key, wildcards)
