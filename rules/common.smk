@@ -778,6 +778,9 @@ def score_mem_mb(wildcards):
         if SCORERS.get(wildcards.scorer).streams
         else "score_in_memory"
     )
+    if hasattr(wildcards, "shard"):  # a shard job holds only its own rows
+        start, stop = score_shard_ranges(wildcards.pool)[int(wildcards.shard)]
+        return mem_mb_for(kind, stop - start)
     return mem_mb_for(kind, declared_rows(wildcards.pool))
 
 
