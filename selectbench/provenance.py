@@ -209,6 +209,12 @@ def code_files(*modules: str) -> dict:
 def code_digest(path) -> str:
     """sha256 of a module's syntax tree without docstrings: editing code reruns the jobs that
     run it; editing comments, docstrings or formatting does not."""
+    st = Path(path).stat()
+    return _code_digest(str(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=None)
+def _code_digest(path: str, mtime_ns: int, size: int) -> str:   # one parse per file version
     tree = ast.parse(Path(path).read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
