@@ -54,15 +54,18 @@ def test_bench_gpu_fails_clearly_without_cuda(tmp_path, capsys):
 
 
 def test_gpu_section_is_written_between_markers(tmp_path):
-    from selectbench.training.bench_gpu import BEGIN, END, render, write_section
+    from selectbench.bench_scale import update_section
+    from selectbench.training.bench_gpu import SECTION, render
 
     row = {"shape": "1b", "peft": "lora", "batch": 8, "seq_len": 2048, "steps": 10, "seconds": 2.0,
            "tokens_per_s": 81920.0, "peak_mem_gb": 20.0, "device": "NVIDIA H100 80GB HBM3",
            **utilisation(case_flops_per_token("1b", "lora", 2048) * 163840, 2.0, "NVIDIA H100 80GB HBM3", "bfloat16")}
     out = tmp_path / "B.md"
     out.write_text("# Benchmarks\n\n| cpu rows |\n")
-    write_section(render([row]), out)
-    write_section(render([row, {"shape": "8b", "peft": "full", "batch": 4, "seq_len": 2048, "error": "out of memory"}]), out)
+    update_section(out, SECTION, render([row]))
+    update_section(out, SECTION, render([row, {"shape": "8b", "peft": "full", "batch": 4, "seq_len": 2048,
+                                               "error": "out of memory"}]))
     text = out.read_text()
-    assert text.startswith("# Benchmarks\n\n| cpu rows |\n") and text.count(BEGIN) == 1 and text.count(END) == 1
+    begin, end = f"<!-- begin {SECTION} -->", f"<!-- end {SECTION} -->"
+    assert text.startswith("# Benchmarks\n\n| cpu rows |\n") and text.count(begin) == 1 and text.count(end) == 1
     assert "81,920" in text and "out of memory" in text and f"{row['mfu']:.1%}" in text

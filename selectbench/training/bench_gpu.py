@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 from .flops import llama_params, train_flops_per_token, utilisation
 
@@ -30,7 +29,7 @@ LLAMA_SHAPES = {
 }
 # (shape, peft, micro-batch, sequence length): full 8B needs ~130 GB with AdamW states, so LoRA only
 CASES = (("1b", "full", 8, 2048), ("1b", "lora", 8, 2048), ("8b", "lora", 4, 2048))
-BEGIN, END = "<!-- bench --gpu: begin -->", "<!-- bench --gpu: end -->"
+SECTION = "bench-gpu-finetune"   # BENCHMARKS.md section (bench_scale.update_section markers)
 
 
 def shape_params(shape: str) -> dict:
@@ -91,8 +90,9 @@ def bench_finetune_case(shape: str, peft: str, batch: int, seq_len: int, steps: 
             "device": torch.cuda.get_device_name(), **util}
 
 
-def render(rows: list[dict]) -> str:
-    lines = [BEGIN, "", "## GPU fine-tuning throughput (`python -m selectbench.bench --gpu`)", "",
+def render(rows: list[dict]) -> list[str]:
+    """The section's lines (between the markers `update_section` writes)."""
+    lines = ["## GPU fine-tuning throughput (`python -m selectbench.bench --gpu`)", "",
              f"Written on {time.strftime('%Y-%m-%d')} on {rows[0]['device'] if rows else '?'}: random-init "
              "Llama-3 shapes, bf16, SDPA, AdamW; LoRA r 16 on every linear layer. MFU = model FLOPs "
              "(6N full / 4N LoRA + attention, `selectbench/training/flops.py`) per second / device peak.", "",
@@ -105,17 +105,7 @@ def render(rows: list[dict]) -> str:
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else f"n/a ({r['mfu_note']})"
         lines.append(f"| {r['shape']} | {r['peft']} | {r['batch']} × {r['seq_len']} | {r['tokens_per_s']:,.0f} | "
                      f"{r['achieved_flops_per_s'] / 1e12:,.1f} | {mfu} | {r['peak_mem_gb']:.1f} GB |")
-    return "\n".join(lines + ["", END]) + "\n"
-
-
-def write_section(text: str, out) -> None:
-    out = Path(out)
-    old = out.read_text() if out.exists() else ""
-    if BEGIN in old and END in old:
-        new = old[:old.index(BEGIN)] + text + old[old.index(END) + len(END) + 1:]
-    else:
-        new = old + ("\n" if old and not old.endswith("\n") else "") + "\n" + text
-    out.write_text(new)
+    return lines
 
 
 def main_gpu(out) -> int:
@@ -135,6 +125,8 @@ def main_gpu(out) -> int:
             rows.append({"shape": shape, "peft": peft, "batch": batch, "seq_len": seq_len, "error": "out of memory"})
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    write_section(render(rows), out)
-    print(render(rows))
+    from ..bench_scale import update_section
+
+    update_section(out, SECTION, render(rows))
+    print("\n".join(render(rows)))
     return 0
