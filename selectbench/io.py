@@ -60,6 +60,32 @@ def share(path) -> None:
 
 
 @contextmanager
+def atomic_paths(*paths):
+    """Yield one temporary path beside each of `paths`; on success give them the umask's modes
+    and move them all into place (in order); on any failure remove the temporaries and every
+    output already moved, so a job never leaves part of its set of outputs behind."""
+    paths = [Path(p) for p in paths]
+    temps: list[Path] = []
+    placed: list[Path] = []
+    try:
+        for p in paths:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+            os.close(fd)
+            temps.append(Path(name))
+        yield temps
+        for t in temps:
+            share(t)
+        for t, p in zip(temps, paths):
+            os.replace(t, p)
+            placed.append(p)
+    except BaseException:
+        for p in (*temps, *placed):
+            p.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
 def atomic_dir(path):
     """Yield a temporary directory beside `path`; on success give it the umask's modes and
     move it into place (replacing an old `path`); on failure remove it."""

@@ -54,6 +54,30 @@ def test_atomic_dir_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_atomic_paths_place_all_or_nothing(tmp_path, umask):
+    from selectbench.io import atomic_paths
+
+    umask(0o002)
+    a, b = tmp_path / "p" / "pool.parquet", tmp_path / "p" / "stats.json"
+    with atomic_paths(a, b) as (ta, tb):
+        ta.write_text("pool")
+        tb.write_text("stats")
+    assert a.read_text() == "pool" and b.read_text() == "stats" and mode(a) == mode(b) == 0o664
+    with pytest.raises(RuntimeError):
+        with atomic_paths(tmp_path / "q" / "x", tmp_path / "q" / "y") as (tx, ty):
+            tx.write_text("half")
+            raise RuntimeError("a check failed after the first file was written")
+    assert list((tmp_path / "q").iterdir()) == []
+    # a failure while moving into place removes what was already placed
+    with pytest.raises(OSError):
+        with atomic_paths(tmp_path / "r" / "x", tmp_path / "r" / "y") as (tx, ty):
+            tx.write_text("x")
+            ty.unlink()                 # the second move will fail
+            (tmp_path / "r" / "y").mkdir()
+            (tmp_path / "r" / "y" / "f").write_text("occupied")
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["y"]
+
+
 def test_code_files_follow_imports_not_the_whole_registry():
     length = code_files("selectbench.scoring.run", "selectbench.scoring.length")
     assert "selectbench/scoring/length.py" in length and "selectbench/scoring/base.py" in length

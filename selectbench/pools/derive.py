@@ -21,14 +21,13 @@ batch and equals `pool_stats` of the written table (tested).
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, DataError
+from ..io import atomic_paths
 from .stats import CORE_COLUMNS, StatsAccumulator
 
 BATCH_ROWS = 8192
@@ -124,10 +123,6 @@ def check_distinct_ids(parents: list[tuple[str, str]], name: str, batch_rows: in
                     seen[v] = pname
 
 
-def _temp_beside(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
 def derive_pool(parents: list[tuple[str, str]], spec: dict, rows: int, out_pool, out_stats,
                 name: str = "derived", batch_rows: int = BATCH_ROWS) -> dict:
     """Write the derived pool (Parquet) and its stats (JSON) atomically; return the stats.
@@ -156,12 +151,7 @@ def derive_pool(parents: list[tuple[str, str]], spec: dict, rows: int, out_pool,
         raise ConfigError(f"pools.{name}.rows: declared {rows}, the derivation gives {total} rows")
     labels = [c for c in schema.names if c not in CORE_COLUMNS]
     acc = StatsAccumulator(labels)
-    out_pool, out_stats = Path(out_pool), Path(out_stats)
-    for p in (out_pool, out_stats):
-        p.parent.mkdir(parents=True, exist_ok=True)
-    temps = [_temp_beside(out_pool), _temp_beside(out_stats)]
-    placed: list[Path] = []
-    try:
+    with atomic_paths(out_pool, out_stats) as temps:
         with pq.ParquetWriter(temps[0], schema) as writer:
             for f, rows_k in zip(files, keep):
                 start = 0
@@ -176,12 +166,5 @@ def derive_pool(parents: list[tuple[str, str]], spec: dict, rows: int, out_pool,
                     start = end
         stats = acc.result()
         temps[1].write_text(json.dumps(stats, sort_keys=True, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        for temp, target in zip(temps, (out_pool, out_stats)):
-            os.replace(temp, target)
-            placed.append(target)
-    except BaseException:
-        for p in (*temps, *placed):
-            p.unlink(missing_ok=True)
-        raise
     return stats
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, DataError
+from ..io import atomic_paths
 from .formats import FORMATS, RowError, check_unicode, convert
 from .stats import CORE_COLUMNS, StatsAccumulator, pool_stats
 
@@ -399,61 +398,56 @@ def write_normalized_pool(pool_name: str, pool_cfg: dict, parquet_path, stats_pa
     acc = StatsAccumulator(labels)
     hashes: list[np.ndarray] = []
     per_source: Counter[str] = Counter()
-    temps: list[Path] = [_temp_beside(parquet_path), _temp_beside(stats_path)]
-    placed: list[Path] = []
     writer = None
-    try:
-        columns: dict[str, list] = {c: [] for c in names}
+    with atomic_paths(parquet_path, stats_path) as temps:
+        try:
+            columns: dict[str, list] = {c: [] for c in names}
 
-        def flush():
-            nonlocal writer, columns
-            if not columns["id"]:
-                return
-            table = _chunk_table(columns, writer.schema if writer else None, acc.rows + 1)
-            if writer is None:
-                writer = pq.ParquetWriter(temps[0], table.schema)
-            writer.write_table(table, row_group_size=chunk_rows)
-            acc.update(columns["id"], columns["source"], columns["messages"], {c: columns[c] for c in labels})
-            hashes.append(np.fromiter((hash(i) for i in columns["id"]), dtype=np.int64, count=len(columns["id"])))
-            columns = {c: [] for c in names}
+            def flush():
+                nonlocal writer, columns
+                if not columns["id"]:
+                    return
+                table = _chunk_table(columns, writer.schema if writer else None, acc.rows + 1)
+                if writer is None:
+                    writer = pq.ParquetWriter(temps[0], table.schema)
+                writer.write_table(table, row_group_size=chunk_rows)
+                acc.update(columns["id"], columns["source"], columns["messages"], {c: columns[c] for c in labels})
+                hashes.append(np.fromiter((hash(i) for i in columns["id"]), dtype=np.int64, count=len(columns["id"])))
+                columns = {c: [] for c in names}
 
-        for src in sources:
-            for _, record in source_records(src):
-                per_source[src.name] += 1
-                for column, values in columns.items():
-                    values.append(record[column])
-                if len(columns["id"]) >= chunk_rows:
-                    flush()
-        flush()
-        if writer is None:   # an empty pool still gets a Parquet file with the schema
-            writer = pq.ParquetWriter(temps[0], _chunk_table(columns, None, 1).schema)
-        writer.close()
-        all_hashes = np.sort(np.concatenate(hashes)) if hashes else np.zeros(0, dtype=np.int64)
-        collide = all_hashes[1:][all_hashes[1:] == all_hashes[:-1]]
-        if collide.size:
-            wanted = set(collide.tolist())
-            candidates = {r["id"] for src in sources for _, r in source_records(src) if hash(r["id"]) in wanted}
-            _first_duplicate(sources, candidates)
-        del all_hashes, hashes
-        if acc.rows != expected:
-            raise ConfigError(
-                f"pool '{pool_name}': config says rows: {expected} but the sources hold {acc.rows} rows "
-                f"after normalization ({dict(per_source)}); update 'rows' if the data is right"
-            )
-        temps[1].write_text(json.dumps(acc.result(), sort_keys=True, indent=2, ensure_ascii=False) + "\n",
-                            encoding="utf-8")
-        for temp, target in zip(temps, (parquet_path, stats_path)):
-            os.replace(temp, target)
-            placed.append(target)
-    except BaseException:
-        if writer is not None:
-            try:
-                writer.close()
-            except Exception:  # noqa: BLE001 - cleaning up after the real error
-                pass
-        for p in (*temps, *placed):
-            p.unlink(missing_ok=True)
-        raise
+            for src in sources:
+                for _, record in source_records(src):
+                    per_source[src.name] += 1
+                    for column, values in columns.items():
+                        values.append(record[column])
+                    if len(columns["id"]) >= chunk_rows:
+                        flush()
+            flush()
+            if writer is None:   # an empty pool still gets a Parquet file with the schema
+                writer = pq.ParquetWriter(temps[0], _chunk_table(columns, None, 1).schema)
+            writer.close()
+            all_hashes = np.sort(np.concatenate(hashes)) if hashes else np.zeros(0, dtype=np.int64)
+            collide = all_hashes[1:][all_hashes[1:] == all_hashes[:-1]]
+            if collide.size:
+                wanted = set(collide.tolist())
+                candidates = {r["id"] for src in sources for _, r in source_records(src) if hash(r["id"]) in wanted}
+                _first_duplicate(sources, candidates)
+            del all_hashes
+            hashes.clear()
+            if acc.rows != expected:
+                raise ConfigError(
+                    f"pool '{pool_name}': config says rows: {expected} but the sources hold {acc.rows} rows "
+                    f"after normalization ({dict(per_source)}); update 'rows' if the data is right"
+                )
+            temps[1].write_text(json.dumps(acc.result(), sort_keys=True, indent=2, ensure_ascii=False) + "\n",
+                                encoding="utf-8")
+        except BaseException:
+            if writer is not None:
+                try:
+                    writer.close()
+                except Exception:  # noqa: BLE001 - cleaning up after the real error
+                    pass
+            raise
     return acc.rows
 
 
@@ -553,34 +547,14 @@ def pool_ids(path) -> pa.Array:
     return pq.read_table(path, columns=["id"]).column("id").combine_chunks()
 
 
-def _temp_beside(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    return Path(name)
-
-
 def write_pool(df: pd.DataFrame, parquet_path, stats_path) -> None:
     """Write the pool as Parquet and its `pool_stats` as JSON, atomically.
 
     Both files are written to temporary files beside their targets and then
     renamed into place; on any failure no new output (nor temporary) is left.
     """
-    parquet_path, stats_path = Path(parquet_path), Path(stats_path)
-    for p in (parquet_path, stats_path):
-        p.parent.mkdir(parents=True, exist_ok=True)
-    temps: list[Path] = []
-    placed: list[Path] = []
-    try:
-        table = to_arrow(df)
-        stats_text = json.dumps(pool_stats(df), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-        temps.append(_temp_beside(parquet_path))
-        pq.write_table(table, temps[-1])
-        temps.append(_temp_beside(stats_path))
-        temps[-1].write_text(stats_text, encoding="utf-8")
-        for temp, target in zip(temps, (parquet_path, stats_path)):
-            os.replace(temp, target)
-            placed.append(target)
-    except BaseException:
-        for p in (*temps, *placed):
-            p.unlink(missing_ok=True)
-        raise
+    table = to_arrow(df)
+    stats_text = json.dumps(pool_stats(df), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    with atomic_paths(parquet_path, stats_path) as (parquet_tmp, stats_tmp):
+        pq.write_table(table, parquet_tmp)
+        stats_tmp.write_text(stats_text, encoding="utf-8")
