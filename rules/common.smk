@@ -683,6 +683,13 @@ def pool_rows():
     return {p: spec["rows"] for p, spec in config["pools"].items()}
 
 
+def cost_model_config():
+    """The config keys the FLOPs model reads (pools, models, presets, methods, budgets, seeds,
+    scoring): without `compute` and `report`, so tuning a cluster's resources or the report's
+    prices does not rerun report_cost_modelled (gpu_flops is its own param)."""
+    return {k: v for k, v in config.items() if k not in ("compute", "report")}
+
+
 def pool_stats_files():
     return [f"results/pools/{p}/stats.json" for p in EXP.pools]
 

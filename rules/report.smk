@@ -171,7 +171,7 @@ rule report_cost_modelled:
     conda:
         "../envs/selectbench.yaml"
     params:
-        config=config,
+        config=cost_model_config(),
         gpu_flops=config["report"]["gpu_flops"],
         code=code_of("selectbench.analysis.flops"),
     script:
