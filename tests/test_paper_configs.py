@@ -65,3 +65,11 @@ def test_each_paper_runs_its_own_variant():
             "random"} <= set(sft)
     exp = load_config(ROOT / "config" / "papers" / "chasing_random.yaml")
     assert "tulu_v2_mix" not in exp.selected_pools and "flan" in exp.selected_pools
+
+
+def test_chasing_random_runs_alpaca_eval_as_a_judged_win_rate():
+    with open(ROOT / "config" / "papers" / "chasing_random.yaml") as fh:
+        wr = yaml.safe_load(fh)["evaluation"]["winrate"]["alpaca_eval"]
+    assert wr["instructions"]["hub"] == "tatsu-lab/alpaca_eval" and wr["instructions"]["id_field"] is None
+    assert wr["reference"] == {"field": "output"} and wr["judge"]["api_url"].startswith("https://")
+    assert "model" not in wr["judge"]
