@@ -31,6 +31,7 @@ include: "rules/rounds.smk"
 include: "rules/selections.smk"
 include: "rules/finetune.smk"
 include: "rules/evaluate.smk"
+include: "rules/winrate.smk"
 include: "rules/report.smk"
 
 

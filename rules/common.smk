@@ -31,12 +31,15 @@ wildcard_constraints:
     method=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     budget=r"\d+|all",
     seed=r"\d+",
+    wset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
 
 
 UNIT = "{pool}/{base_model}/{preset}/{method}/b{budget}/s{seed}"
 TASKS = list(EXP.tasks)
 LOCAL_TASKS = "results/tasks"
 TASK_CHECK = "results/checks/tasks.json"
+WINRATE_SETS = list(config["evaluation"]["winrate"])
+WINRATE_TASKS = [f"winrate_{s}" for s in WINRATE_SETS]
 
 
 # ---------------------------------------------------------------- targets
@@ -88,7 +91,7 @@ def eval_records():
     return [
         dict(u, task=t, path=f"{u['dir']}/{t}.json")
         for u in eval_units()
-        for t in TASKS
+        for t in TASKS + WINRATE_TASKS
     ]
 
 
@@ -429,6 +432,37 @@ def eval_params():
     }
 
 
+def winrate_spec(wildcards):
+    """One instruction set's `evaluation.winrate` entry (schema defaults filled in)."""
+    return config["evaluation"]["winrate"][wildcards.wset]
+
+
+def winrate_source_input(wildcards):
+    """A local instruction file is a file dependency; a hub or built set is not."""
+    ins = winrate_spec(wildcards)["instructions"]
+    return [ins["path"]] if "path" in ins else []
+
+
+def winrate_reference_model(wildcards):
+    name = winrate_spec(wildcards)["reference"].get("model")
+    return model_ref(name) if name else None
+
+
+def winrate_reference_input(wildcards):
+    name = winrate_spec(wildcards)["reference"].get("model")
+    return model_input(name) if name else []
+
+
+def winrate_judge_model(wildcards):
+    name = winrate_spec(wildcards)["judge"].get("model")
+    return model_ref(name) if name else None
+
+
+def winrate_judge_input(wildcards):
+    name = winrate_spec(wildcards)["judge"].get("model")
+    return model_input(name) if name else []
+
+
 def local_tasks_input(wildcards=None):
     return [LOCAL_TASKS] if config["evaluation"].get("local_tasks") else []
 
@@ -544,6 +578,7 @@ GENERATOR_CODE = {
     "pre_experienced": ("selectbench.training.rounds",),
     "demo_queries": ("selectbench.demo.queries",),
     "demo_tasks": ("selectbench.evaluation.demo_tasks",),
+    "demo_instructions": ("selectbench.evaluation.winrate", "selectbench.demo.data"),
 }
 
 
@@ -652,6 +687,21 @@ def unit_jobs(u, method):
             resource_value("evaluate", "gpu"),
         )
     )
+    for s in WINRATE_SETS:
+        jobs.append(
+            _job(
+                "evaluation",
+                f"benchmarks/evals/{unit_path(*u)}/winrate_{s}.tsv",
+                resource_value("winrate", "gpu"),
+            )
+        )
+        jobs.append(  # shared by every unit: amortized in cost_measured.csv
+            _job(
+                "evaluation",
+                f"benchmarks/winrate/{s}/reference.tsv",
+                resource_value("winrate", "gpu"),
+            )
+        )
     return jobs
 
 

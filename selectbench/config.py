@@ -34,6 +34,7 @@ GENERATORS = {
     "tasks": {"demo_tasks": {"seed", "n_per_task"}},
     "queries": {"demo_queries": {"seed", "n_per_task", "per_task"},
                 "lm_eval_fewshot": {"tasks", "include_path"}},
+    "instructions": {"demo_instructions": {"seed", "n_per_task"}},
 }
 PRE_EXPERIENCED_REQUIRED = {"base_model", "pool", "embedding", "clusters", "per_cluster", "preset", "seed"}
 NO_MODEL = "none"   # scorer_model wildcard value of scorers that need no model
@@ -305,6 +306,48 @@ def _check_derived(name: str, pools: dict) -> None:
             raise ConfigError(f"{where}.subsample: {sub} rows from {parent_rows} declared parent rows")
 
 
+def _one_of(obj: dict, keys: tuple, where: str) -> str:
+    given = [k for k in keys if k in obj]
+    if len(given) != 1:
+        raise ConfigError(f"{where}: give exactly one of {', '.join(keys)} (got {', '.join(given) or 'none'})")
+    return given[0]
+
+
+def _check_winrate(name: str, spec: dict, tasks: dict, models: dict) -> None:
+    """One `evaluation.winrate` instruction set: its source, reference and judge."""
+    where = f"evaluation.winrate.{name}"
+    task = f"winrate_{name}"
+    if task in tasks:
+        raise ConfigError(f"{where}: its report task '{task}' is also a key of evaluation.tasks; rename one")
+    ins = spec["instructions"]
+    kind = _one_of(ins, ("path", "hub", "build"), f"{where}.instructions")
+    hub_only = [k for k in ("file", "subset", "split", "revision") if k in ins]
+    if hub_only and kind != "hub":
+        raise ConfigError(f"{where}.instructions: {', '.join(hub_only)} only with hub")
+    if "file" in ins and ({"subset", "split"} & ins.keys()):
+        raise ConfigError(f"{where}.instructions: file (one file of the repository) or subset/split "
+                          "(datasets.load_dataset), not both")
+    _check_build("instructions", ins.get("build"), f"{where}.instructions")
+    ref = spec["reference"]
+    if _one_of(ref, ("model", "field"), f"{where}.reference") == "model" and ref["model"] not in models:
+        raise ConfigError(f"{where}.reference.model: {unknown('model', ref['model'], models)}")
+    if "field" in ref and "prompt_format" in ref:
+        raise ConfigError(f"{where}.reference: prompt_format applies to a reference model, not a field")
+    judge = spec["judge"]
+    if _one_of(judge, ("model", "api_url"), f"{where}.judge") == "model":
+        if judge["model"] not in models:
+            raise ConfigError(f"{where}.judge.model: {unknown('model', judge['model'], models)}")
+        api = [k for k in ("api_model", "max_tokens", "unparsable", "api_workers", "api_timeout", "api_retries",
+                           "api_backoff_s") if k in judge and judge[k] != _winrate_judge_default(k)]
+        if api:
+            raise ConfigError(f"{where}.judge: {', '.join(api)} apply to an API judge (api_url), not a local model")
+
+
+def _winrate_judge_default(key: str):
+    props = load_schema()["properties"]["evaluation"]["properties"]["winrate"]["additionalProperties"]
+    return props["properties"]["judge"]["properties"][key].get("default")
+
+
 def check_config(config: dict) -> Experiment:
     """Validate a config dict at parse time and return the typed experiment."""
     from .scoring import SCORERS
@@ -453,6 +496,9 @@ def check_config(config: dict) -> Experiment:
             if t["lm_eval_task"].startswith("demo_") and t["lm_eval_task"] not in names:
                 raise ConfigError(f"evaluation.tasks.{tname}.lm_eval_task: "
                                   f"{unknown('demo task', t['lm_eval_task'], names)}")
+
+    for sname, spec in config["evaluation"]["winrate"].items():
+        _check_winrate(sname, spec, config["evaluation"]["tasks"], models)
 
     return Experiment(
         raw=config, name=config["name"], pools=config["pools"], models=models, methods=methods,

@@ -91,3 +91,11 @@ def test_declared_memory_follows_rows_and_shards(tmp_path):
         3072 + 256 * shard // 2**20
     # normalize: the whole pool's declared rows (1,001,551)
     assert jobs[("normalize_pool", "pool=openhermes")] == 1024 + -(-64 * 1001551 // 2**20)
+
+
+def test_chasing_random_runs_alpaca_eval_as_a_judged_win_rate():
+    with open(ROOT / "config" / "papers" / "chasing_random.yaml") as fh:
+        wr = yaml.safe_load(fh)["evaluation"]["winrate"]["alpaca_eval"]
+    assert wr["instructions"]["hub"] == "tatsu-lab/alpaca_eval" and wr["instructions"]["id_field"] is None
+    assert wr["reference"] == {"field": "output"} and wr["judge"]["api_url"].startswith("https://")
+    assert "model" not in wr["judge"]

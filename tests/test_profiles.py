@@ -16,7 +16,7 @@ import yaml
 from test_workflow import REPO
 
 GPU_RULES = {"build_model", "score", "score_shard", "less_warmup", "diverse_evol_round", "mods_select", "finetune",
-             "evaluate", "evaluate_base"}
+             "evaluate", "evaluate_base", "winrate_reference", "winrate", "winrate_base"}
 
 
 def profiles():

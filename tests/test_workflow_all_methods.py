@@ -34,6 +34,8 @@ def shrunken_all_methods():
     cfg["query_sets"]["demo_dev"]["build"]["params"].update(n_per_task=10, per_task=3)
     for t in cfg["evaluation"]["tasks"].values():
         t["limit"] = 5
+    cfg["evaluation"]["winrate"]["demo"]["instructions"]["build"]["params"]["n_per_task"] = 2
+    cfg["evaluation"]["winrate"]["demo"]["max_new_tokens"] = 4
     return cfg
 
 
@@ -53,6 +55,18 @@ def test_every_method_selected_trained_and_evaluated(run):
         budget = "all" if method == "full" else "30"
         sel = json.loads((wd / f"results/selections/demo/{method}/b{budget}/s0.json").read_text())
         assert sel["n_selected"] == (240 if method == "full" else 30), method
+
+
+def test_judged_win_rate_reaches_the_reports_and_the_cost(run):
+    wd, cfg = run
+    tidy = pd.read_csv(wd / "results/reports/tidy.csv")
+    wr = tidy[tidy["task"] == "winrate_demo"]
+    assert set(wr["metric"]) == {"win_rate", "winning_score", "win_rate_ties_half"}
+    assert set(wr["method"]) == set(cfg["methods"]) | {"base"} and (wr["n"] == 4).all()
+    sig = pd.read_csv(wd / "results/reports/significance.csv")
+    assert (sig["task"] == "winrate_demo").any()
+    measured = pd.read_csv(wd / "results/reports/cost_measured.csv")
+    assert len(measured) == len(cfg["methods"])
 
 
 def test_training_stages_are_declared_outputs(run):

@@ -224,8 +224,10 @@ def rate_prompts(model, tokenizer, prompts: list[list[int]], labels: Sequence[st
 # generation (free-text judges)
 
 def generate_texts(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, batch_size: int,
-                   device: str) -> list[str]:
-    """Greedy continuations of tokenized prompts (left-padded, length-bucketed batches)."""
+                   device: str, stop_ids: Sequence[int] | None = None) -> list[str]:
+    """Greedy continuations of tokenized prompts (left-padded, length-bucketed batches).
+
+    `stop_ids`: token ids that end a continuation (default: the model's EOS)."""
     import torch
 
     pad = tokenizer.pad_token_id
@@ -239,8 +241,9 @@ def generate_texts(model, tokenizer, prompts: list[list[int]], max_new_tokens: i
             for j, r in enumerate(rows):
                 ids[j, width - len(r):] = torch.tensor(r, dtype=torch.long)
                 attn[j, width - len(r):] = 1
+            stop = {"eos_token_id": list(stop_ids)} if stop_ids else {}
             gen = model.generate(input_ids=ids.to(device), attention_mask=attn.to(device), do_sample=False,
-                                 max_new_tokens=max_new_tokens, pad_token_id=pad)
+                                 max_new_tokens=max_new_tokens, pad_token_id=pad, **stop)
             for j, i in enumerate(idx):
                 out[i] = tokenizer.decode(gen[j, width:], skip_special_tokens=True)
     return out
