@@ -192,3 +192,14 @@ def test_less_streams_one_pass_per_checkpoint(tmp_path, small_pool, tiny_model_d
            out_dir=tmp_path / "warmup")
     small_chunks(tmp_path, d, "less", {"warmup_dir_file": str(tmp_path / "warmup"), "queries_file": str(q),
                                        "proj_dim": 64, "precision": "fp32"}, {"name_or_path": tiny_model_dir})
+
+
+def test_hidden_size_on_disk_sizes_embedding_memory(tiny_model_dir, tmp_path):
+    """The embedding scorers' declared memory uses d from a config.json already on disk."""
+    from selectbench.modeling import hidden_size_on_disk
+
+    assert hidden_size_on_disk(tiny_model_dir) == 32
+    (tmp_path / "config.json").write_text('{"d_model": 768}')         # T5-style (GTR)
+    assert hidden_size_on_disk(str(tmp_path)) == 768
+    assert hidden_size_on_disk(str(tmp_path / "absent")) is None
+    assert hidden_size_on_disk("no-such-org/no-such-model-xyz") is None    # not cached: unknown
