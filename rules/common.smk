@@ -792,12 +792,30 @@ POOL_MEMORY = {
     "normalize_pool": (1024, 64),  # one chunk of rows + hash, 3 counts per row
     "select": (1024, 256),  # ids (+ source) and the score columns, Arrow
     "select_text": (1024, 8192),  # selectors reading the messages (zip)
-    "score_streaming": (3072, 256),  # length, perplexity: one chunk + ids and scores
+    "score_streaming": (3072, 256),  # streaming scorers: a chunk + ids, score columns
     "score_in_memory": (
         3072,
         20480,
-    ),  # other scorers hold messages and per-row token lists of the pool
+    ),  # alpagasus_api holds messages (and chats) of the pool
 }
+
+# Embedding scorers (rds, embed) stream the pool too, but keep the [rows, d] float32 embedding
+# array, its Arrow copy while the score file is written, and one float32 similarity column per
+# query (also copied): 8 · d + 8 · EMBED_QUERY_COLUMNS + 256 bytes per row (ids, scores). d is
+# the scorer model's hidden size when its config.json is on disk at parse time (a local path or
+# the Hugging Face cache: `modeling.hidden_size_on_disk`), else EMBED_DIM_FALLBACK (Llama-2-7B's);
+# the query set is built by the workflow, so its size is budgeted, not read.
+EMBED_DIM_FALLBACK = 4096
+EMBED_QUERY_COLUMNS = 512
+
+
+def embedding_bytes_per_row(scorer_model):
+    from selectbench.modeling import hidden_size_on_disk
+
+    ref = model_ref(scorer_model) if scorer_model != NO_MODEL else None
+    dim = ref and hidden_size_on_disk(ref["name_or_path"], ref["revision"])
+    dim = dim or EMBED_DIM_FALLBACK
+    return 8 * dim + 8 * EMBED_QUERY_COLUMNS + 256
 
 
 def declared_rows(pool):
@@ -808,9 +826,9 @@ def declared_rows(pool):
     )
 
 
-def mem_mb_for(kind, rows):
-    base, per_row = POOL_MEMORY[kind]
-    return base + -(-per_row * int(rows) // 2**20)
+def mem_mb_for(kind, rows, per_row=None):
+    base, slope = POOL_MEMORY[kind]
+    return base + -(-(slope if per_row is None else per_row) * int(rows) // 2**20)
 
 
 def normalize_mem_mb(wildcards):
@@ -830,15 +848,15 @@ def select_mem_mb(wildcards):
 def score_mem_mb(wildcards):
     from selectbench.scoring import SCORERS
 
-    kind = (
-        "score_streaming"
-        if SCORERS.get(wildcards.scorer).streams
-        else "score_in_memory"
-    )
+    spec = SCORERS.get(wildcards.scorer)
+    kind = "score_streaming" if spec.streams else "score_in_memory"
+    per_row = None
+    if spec.streams and spec.embeds:  # the embedding column is pool-sized by nature
+        per_row = embedding_bytes_per_row(wildcards.scorer_model)
     if hasattr(wildcards, "shard"):  # a shard job holds only its own rows
         start, stop = score_shard_ranges(wildcards.pool)[int(wildcards.shard)]
-        return mem_mb_for(kind, stop - start)
-    return mem_mb_for(kind, declared_rows(wildcards.pool))
+        return mem_mb_for(kind, stop - start, per_row)
+    return mem_mb_for(kind, declared_rows(wildcards.pool), per_row)
 
 
 # resource kind → its pool-derived memory (see resource_value)

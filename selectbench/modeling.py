@@ -109,3 +109,31 @@ def checkpoint_record(checkpoint) -> dict:
             raise DataError(ck, None, None, f"incomplete {what}: no {' or '.join(names)} "
                                             "(the fine-tuning job did not finish or the files were moved; rerun it)")
     return meta
+
+
+def hidden_size_on_disk(name_or_path: str, revision: str | None = None) -> int | None:
+    """The model's hidden size from its config.json when that file is already on this machine
+    (a local directory, or the Hugging Face cache; nothing is downloaded), else None.
+
+    `hidden_size`, or `d_model` (T5-style encoders such as GTR). Used at workflow parse time to
+    size embedding scorers' memory (`rules/common.smk`)."""
+    import json
+    from pathlib import Path
+
+    path = Path(name_or_path) / "config.json"
+    if not path.is_file():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(str(name_or_path), "config.json", revision=revision)
+        except Exception:       # not a repo id, no cache: unknown
+            return None
+        if not isinstance(cached, str):
+            return None
+        path = Path(cached)
+    try:
+        cfg = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    size = cfg.get("hidden_size") or cfg.get("d_model")
+    return int(size) if isinstance(size, int) and size > 0 else None

@@ -69,8 +69,9 @@ def test_each_paper_runs_its_own_variant():
 
 def test_declared_memory_follows_rows_and_shards(tmp_path):
     """mem_mb from the pool's declared rows (normalize) and, for a score shard, the shard's rows:
-    an in-memory scorer's shard of 262,144 rows asks 3,072 + 20,480 B × rows MiB, a streaming one
-    3,072 + 256 B × rows, whatever the pool's size (POOL_MEMORY in rules/common.smk)."""
+    a streaming scorer's shard of 262,144 rows asks 3,072 + 256 B × rows MiB (an in-memory one,
+    only alpagasus_api now, 20,480 B × rows), whatever the pool's size (POOL_MEMORY in
+    rules/common.smk)."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile",
                           str(ROOT / "config" / "papers" / "sft_at_scale.yaml"), "--directory", str(tmp_path),
@@ -86,7 +87,7 @@ def test_declared_memory_follows_rows_and_shards(tmp_path):
             jobs[(block.split(":", 1)[0], wc.group(1))] = int(mem.group(1))
     shard = 262144
     assert jobs[("score_shard", "pool=openhermes, scorer=selectit, scorer_model=llama3-8b, shard=0")] == \
-        3072 + 20480 * shard // 2**20
+        3072 + 256 * shard // 2**20
     assert jobs[("score_shard", "pool=wildchat, scorer=length, scorer_model=llama3-8b, shard=2")] == \
         3072 + 256 * shard // 2**20
     # normalize: the whole pool's declared rows (1,001,551)

@@ -36,7 +36,7 @@ import pandas as pd
 from ..errors import ScoreError
 from ..formatting import prompt_for
 from .lm import BLOCK as LM_BLOCK
-from .base import ScoreContext, scorer
+from .base import PoolFile, ScoreContext, pool_chunks, pool_id_series, scorer
 from .rating import (check_finite, fill_prompts, generate_texts, instruction_and_response, model_cost,
                      parse_first_number, rate_prompts)
 
@@ -107,9 +107,10 @@ def parse_rating(text: str, id_: str, unparsed_score=None) -> tuple[float, bool]
                      "(set unparsed_score to score such replies instead)")
 
 
-def _fields(pool: pd.DataFrame, ids) -> list[dict]:
+def _fields(chunk, ids) -> list[dict]:
+    """(instruction, response) fields per row of a chunk (column → list) or table."""
     rows = []
-    for i, messages in zip(ids, pool["messages"]):
+    for i, messages in zip(ids, chunk["messages"]):
         try:
             instruction, response = instruction_and_response(messages)
         except ValueError:
@@ -130,41 +131,53 @@ def _builder(tok, fmt: str, dimension: str, layout: str):
     raise ScoreError(f"alpagasus: prompt_format must be 'tulu' or 'chat_template' (got {fmt!r})")
 
 
-@scorer("alpagasus", needs_model=True, shard_align=LM_BLOCK, params={
+@scorer("alpagasus", needs_model=True, shard_align=LM_BLOCK, streams=True, params={
     "mode": "expected", "dimension": "accuracy", "layout": "reference", "prompt_format": "tulu",
     "max_new_tokens": 16, "unparsed_score": None, "batch_size": 16, "max_length": 2048, "precision": "auto"})
-def alpagasus_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
-    """AlpaGasus rating 0-5 by a local judge model (higher = better)."""
+def alpagasus_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
+    """AlpaGasus rating 0-5 by a local judge model (higher = better).
+
+    The pool is read and rated in chunks of `lm.BLOCK` rows (one prompt per row: the length
+    buckets, and so the scores, equal a whole-pool pass).
+    """
     from ..modeling import count_params, load_causal_lm, load_tokenizer, resolve_dtype
 
     p = ctx.params
     if p["mode"] not in ("expected", "generate"):
         raise ScoreError(f"alpagasus: mode must be 'expected' or 'generate' (got {p['mode']!r})")
-    ids = pool["id"].astype(str).tolist()
     tok = load_tokenizer(ctx.model)
     build, special = _builder(tok, p["prompt_format"], p["dimension"], p["layout"])
-    rows = _fields(pool, ids)
     limit = p["max_length"] - (p["max_new_tokens"] if p["mode"] == "generate" else 0)
-    enc, truncated = fill_prompts(tok, build, rows, ids, limit, add_special_tokens=special)
     model = load_causal_lm(ctx.model, ctx.device, resolve_dtype(p["precision"], ctx.device))
     bs = int(p["batch_size"])
-    tokens = sum(len(e) for e in enc)
-    if p["mode"] == "expected":
-        r = rate_prompts(model, tok, enc, LABELS, list(range(6)), bs, ctx.device, ids)
-        out = pd.DataFrame({"id": ids, "score": r["expected"]})
-        for v in range(6):
-            out[f"p_{v}"] = r["probs"][:, v]
-        out["label_mass"] = r["label_mass"]
-    else:
-        texts = generate_texts(model, tok, enc, int(p["max_new_tokens"]), bs, ctx.device)
-        parsed = [parse_rating(t, i, p["unparsed_score"]) for t, i in zip(texts, ids)]
-        out = pd.DataFrame({"id": ids, "score": [v for v, _ in parsed], "parsed": [ok for _, ok in parsed],
-                            "judge_text": texts})
-        tokens += len(texts) * int(p["max_new_tokens"])
-    out["truncated"] = truncated
-    check_finite(out["score"].to_numpy(), ids, "the AlpaGasus rating")
+    tokens, parts = 0, []
+    for chunk in pool_chunks(pool, ("id", "messages"), LM_BLOCK):
+        ids = [str(i) for i in chunk["id"]]
+        enc, truncated = fill_prompts(tok, build, _fields(chunk, ids), ids, limit, add_special_tokens=special)
+        tokens += sum(len(e) for e in enc)
+        if p["mode"] == "expected":
+            r = rate_prompts(model, tok, enc, LABELS, list(range(6)), bs, ctx.device, ids)
+            part = {"score": r["expected"], **{f"p_{v}": r["probs"][:, v] for v in range(6)},
+                    "label_mass": r["label_mass"]}
+        else:
+            texts = generate_texts(model, tok, enc, int(p["max_new_tokens"]), bs, ctx.device)
+            parsed = [parse_rating(t, i, p["unparsed_score"]) for t, i in zip(texts, ids)]
+            part = {"score": [v for v, _ in parsed], "parsed": [ok for _, ok in parsed], "judge_text": texts}
+            tokens += len(texts) * int(p["max_new_tokens"])
+        part["truncated"] = truncated
+        check_finite(np.asarray(part["score"], dtype=np.float64), ids, "the AlpaGasus rating")
+        parts.append(part)
+    out = pd.DataFrame({"id": pool_id_series(pool), **{
+        c: _concat([part[c] for part in parts]) for c in (parts[0] if parts else ("score",))}})
     out.attrs["cost"] = model_cost(count_params(model), tokens)
     return out
+
+
+def _concat(parts):
+    """One column from per-chunk parts (NumPy arrays or Python lists)."""
+    if parts and isinstance(parts[0], list):
+        return [v for part in parts for v in part]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 # ---------------------------------------------------------------------------

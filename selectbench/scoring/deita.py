@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import ScoreError
 from .lm import BLOCK as LM_BLOCK
-from .base import ScoreContext, scorer
+from .base import PoolFile, ScoreContext, pool_chunks, pool_id_series, scorer
 from .rating import add_costs, check_finite, fill_prompts, model_cost, rate_prompts, turn_pairs
 
 # src/deita/selection/scorer/llama_scorer.py of hkust-nlp/deita, verbatim (spaces included).
@@ -35,16 +35,31 @@ LABELS = [str(v) for v in range(1, 7)]
 PARAMS = {"batch_size": 16, "max_length": 2048, "precision": "auto", "turns": "sum"}
 
 
-def _turns(pool: pd.DataFrame, ids) -> tuple[list[tuple[str, str]], np.ndarray]:
-    """All (query, response) turns of the pool, flattened, and the example index of each."""
-    pairs, owner = [], []
-    for k, (i, messages) in enumerate(zip(ids, pool["messages"])):
-        t = turn_pairs(messages)
-        if not t:
-            raise ScoreError(f"id '{i}': no assistant turn to score")
-        pairs.extend(t)
-        owner.extend([k] * len(t))
-    return pairs, np.asarray(owner)
+def _turn_blocks(pool, block: int = LM_BLOCK):
+    """(turns, owner, turn ids) in runs of whole `block`s of turns (the last run may be shorter).
+
+    Turns = every (query, response) pair of the pool, flattened in pool order; owner = the row
+    (0-based in `pool`) of each. The pool is read in chunks of rows; turns left over after the
+    last whole block of a chunk wait for the next chunk, so the rating batches (which never cross
+    a block of `block` turns, `lm.length_buckets`) are those of a whole-pool pass, whatever the
+    number of turns per row.
+    """
+    pairs, owner, turn_ids, row = [], [], [], 0
+    for chunk in pool_chunks(pool, ("id", "messages"), LM_BLOCK):
+        for i, messages in zip(chunk["id"], chunk["messages"]):
+            t = turn_pairs(messages)
+            if not t:
+                raise ScoreError(f"id '{i}': no assistant turn to score")
+            pairs.extend(t)
+            owner.extend([row] * len(t))
+            turn_ids.extend([str(i)] * len(t))
+            row += 1
+        whole = len(pairs) // block * block
+        if whole:
+            yield pairs[:whole], np.asarray(owner[:whole], dtype=np.int64), turn_ids[:whole]
+            pairs, owner, turn_ids = pairs[whole:], owner[whole:], turn_ids[whole:]
+    if pairs:
+        yield pairs, np.asarray(owner, dtype=np.int64), turn_ids
 
 
 def aggregate(values: np.ndarray, owner: np.ndarray, n: int, how: str) -> np.ndarray:
@@ -60,29 +75,41 @@ def aggregate(values: np.ndarray, owner: np.ndarray, n: int, how: str) -> np.nda
     raise ScoreError(f"deita: turns must be 'sum', 'mean' or 'last' (got {how!r})")
 
 
-def turn_scores(ref, kind: str, pairs, owner, ids, p, device, loaded=None) -> tuple[np.ndarray, dict]:
-    """Expected 1-6 score of every turn under the complexity or quality scorer model."""
-    from ..modeling import count_params, load_causal_lm, load_tokenizer, resolve_dtype
+def _load(ref, p, device):
+    from ..modeling import load_causal_lm, load_tokenizer, resolve_dtype
 
-    tok, model = loaded if loaded else (load_tokenizer(ref),
-                                        load_causal_lm(ref, device, resolve_dtype(p["precision"], device)))
+    return load_tokenizer(ref), load_causal_lm(ref, device, resolve_dtype(p["precision"], device))
+
+
+def turn_scores(ref, kind: str, pool, p, device, loaded=None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(expected 1-6 score of every turn, owner row of every turn, cost) under the complexity or
+    quality scorer model; one pass over the pool, read in chunks (`_turn_blocks`)."""
+    from ..modeling import count_params
+
+    tok, model = loaded if loaded else _load(ref, p, device)
     if kind == "complexity":
-        rows = [{"instruction": q} for q, _ in pairs]
         build = lambda r: COMPLEXITY_TEMPLATE.format(instruction=r["instruction"])  # noqa: E731
     else:
-        rows = [{"instruction": q, "output": a} for q, a in pairs]
         build = lambda r: QUALITY_TEMPLATE.format(instruction=r["instruction"], output=r["output"])  # noqa: E731
-    turn_ids = [ids[k] for k in owner]
-    enc, _ = fill_prompts(tok, build, rows, turn_ids, p["max_length"], cut=("instruction", "output"))
-    r = rate_prompts(model, tok, enc, LABELS, list(range(1, 7)), int(p["batch_size"]), device, turn_ids)
-    return r["expected"], model_cost(count_params(model), sum(len(e) for e in enc))
+    values, owners, tokens = [], [], 0
+    for pairs, owner, turn_ids in _turn_blocks(pool):
+        if kind == "complexity":
+            rows = [{"instruction": q} for q, _ in pairs]
+        else:
+            rows = [{"instruction": q, "output": a} for q, a in pairs]
+        enc, _ = fill_prompts(tok, build, rows, turn_ids, p["max_length"], cut=("instruction", "output"))
+        r = rate_prompts(model, tok, enc, LABELS, list(range(1, 7)), int(p["batch_size"]), device, turn_ids)
+        values.append(r["expected"])
+        owners.append(owner)
+        tokens += sum(len(e) for e in enc)
+    cat = lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dt)  # noqa: E731
+    return cat(values, np.float64), cat(owners, np.int64), model_cost(count_params(model), tokens)
 
 
 def _single(pool, ctx, kind):
     p = ctx.params
-    ids = pool["id"].astype(str).tolist()
-    pairs, owner = _turns(pool, ids)
-    s, cost = turn_scores(ctx.model, kind, pairs, owner, ids, p, ctx.device)
+    ids = pool_id_series(pool)
+    s, owner, cost = turn_scores(ctx.model, kind, pool, p, ctx.device)
     score = aggregate(s, owner, len(ids), p["turns"])
     check_finite(score, ids, f"the DEITA {kind} score")
     out = pd.DataFrame({"id": ids, "score": score, "turns": np.bincount(owner, minlength=len(ids))})
@@ -90,36 +117,36 @@ def _single(pool, ctx, kind):
     return out
 
 
-@scorer("deita_complexity", needs_model=True, shard_align=LM_BLOCK, params=dict(PARAMS))
-def deita_complexity(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
+@scorer("deita_complexity", needs_model=True, shard_align=LM_BLOCK, streams=True, params=dict(PARAMS))
+def deita_complexity(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     """DEITA complexity (1-6 per user query, summed over turns) from a complexity-scorer model."""
     return _single(pool, ctx, "complexity")
 
 
-@scorer("deita_quality", needs_model=True, shard_align=LM_BLOCK, params=dict(PARAMS))
-def deita_quality(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
+@scorer("deita_quality", needs_model=True, shard_align=LM_BLOCK, streams=True, params=dict(PARAMS))
+def deita_quality(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     """DEITA quality (1-6 per query/response pair, summed over turns) from a quality-scorer model."""
     return _single(pool, ctx, "quality")
 
 
-@scorer("deita", needs_model=True, shard_align=LM_BLOCK, params={**PARAMS, "quality_model": None})
-def deita_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
-    """DEITA EVOL score Σ_t complexity_t · quality_t (scorer_model: complexity; quality_model: quality)."""
-    from ..modeling import load_causal_lm, load_tokenizer, resolve_dtype
+@scorer("deita", needs_model=True, shard_align=LM_BLOCK, streams=True, params={**PARAMS, "quality_model": None})
+def deita_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
+    """DEITA EVOL score Σ_t complexity_t · quality_t (scorer_model: complexity; quality_model: quality).
 
+    Two passes over the pool (read in chunks): complexity, then quality, one model loaded at a
+    time unless one model rates both.
+    """
     p = ctx.params
-    ids = pool["id"].astype(str).tolist()
+    ids = pool_id_series(pool)
     qname = p["quality_model"]
     if qname and qname not in ctx.models:
         raise ScoreError(f"deita: quality_model '{qname}' was not resolved by the workflow")
     qref = ctx.models[qname] if qname else ctx.model
-    pairs, owner = _turns(pool, ids)
     loaded = None
     if qref == ctx.model:     # one model rates both (smoke tests): load it once
-        loaded = (load_tokenizer(ctx.model),
-                  load_causal_lm(ctx.model, ctx.device, resolve_dtype(p["precision"], ctx.device)))
-    c, c_cost = turn_scores(ctx.model, "complexity", pairs, owner, ids, p, ctx.device, loaded)
-    q, q_cost = turn_scores(qref, "quality", pairs, owner, ids, p, ctx.device, loaded)
+        loaded = _load(ctx.model, p, ctx.device)
+    c, owner, c_cost = turn_scores(ctx.model, "complexity", pool, p, ctx.device, loaded)
+    q, _, q_cost = turn_scores(qref, "quality", pool, p, ctx.device, loaded)
     n = len(ids)
     how = p["turns"]
     score = aggregate(c * q, owner, n, how)

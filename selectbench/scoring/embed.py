@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..formatting import render
-from .base import ScoreContext, scorer
+from .base import PoolFile, ScoreContext, pool_chunks, pool_id_series, scorer
 from .queries import check_embeddings, queries_from_params, query_similarity_table
 
 
@@ -48,33 +48,48 @@ def encode_texts(model, texts: list[str], batch_size: int, prompt: str | None = 
 # depend on its batch mates: the pool is encoded in fixed blocks of rows; shards that start at
 # multiples of the block encode the same blocks as an unsharded pass (identical merged scores)
 BLOCK = 256
+CHUNK = 4 * BLOCK     # rows read from the pool at a time (a multiple of BLOCK)
 
 
-@scorer("embed", needs_model=True, embeds=True, shard_align=BLOCK,
+@scorer("embed", needs_model=True, embeds=True, shard_align=BLOCK, streams=True,
         params={"queries_file": None, "batch_size": 64, "max_length": None, "precision": "auto",
                 "query_prefix": ""})
-def embed_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
-    """Max cosine similarity to each task's queries under a sentence-transformers encoder."""
+def embed_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
+    """Max cosine similarity to each task's queries under a sentence-transformers encoder.
+
+    The pool is read in chunks of 1,024 rows (four encode blocks of BLOCK rows each, so the
+    embeddings equal a whole-pool pass bit for bit); what grows with the pool is the [rows, d]
+    float32 embedding array (the `embedding` column) and the scores.
+    """
     p = ctx.params
     queries = queries_from_params(p, "embed")
     model = load_sentence_model(ctx.model, ctx.device, p["precision"])
     if p["max_length"] is not None:
         model.max_seq_length = int(p["max_length"])
-    ids = pool["id"].astype(str).tolist()
-    texts = [embed_text(m) for m in pool["messages"]]
-    q_texts = [embed_text(m) for _, m in queries]
+    ids = pool_id_series(pool)
     bs = int(p["batch_size"])
-    emb = np.concatenate([encode_texts(model, texts[i:i + BLOCK], bs) for i in range(0, len(texts), BLOCK)])
-    check_embeddings(emb, ids, "sentence embedding")
+    emb, pos, tokens = None, 0, 0
+    for chunk in pool_chunks(pool, ("id", "messages"), CHUNK):
+        texts = [embed_text(m) for m in chunk["messages"]]
+        part = np.concatenate([encode_texts(model, texts[i:i + BLOCK], bs) for i in range(0, len(texts), BLOCK)])
+        check_embeddings(part, chunk["id"], "sentence embedding")
+        if emb is None:
+            emb = np.empty((len(ids), part.shape[1]), dtype=np.float32)
+        emb[pos:pos + len(part)] = part
+        pos += len(part)
+        tokens += _tokens(model, texts)
+    q_texts = [embed_text(m) for _, m in queries]
     q_emb = encode_texts(model, q_texts, bs, prompt=p["query_prefix"])
+    if emb is None:                       # an empty pool (or shard)
+        emb = np.zeros((0, q_emb.shape[1]), dtype=np.float32)
     out = query_similarity_table(ids, emb, q_emb, [t for t, _ in queries])
-    out.attrs["cost"] = _cost(model, texts + q_texts)
+    n_params = sum(t.numel() for t in model.parameters())
+    tokens += _tokens(model, q_texts)
+    out.attrs["cost"] = {"tokens": tokens, "params": n_params, "flops_estimate": 2 * n_params * tokens}
     return out
 
 
-def _cost(model, texts) -> dict:
-    """Forward-only FLOPs estimate 2 · N · tokens (tokens after the encoder's truncation)."""
-    n_params = sum(p.numel() for p in model.parameters())
+def _tokens(model, texts) -> int:
+    """Tokens the encoder reads (after its truncation): the cost's unit."""
     enc = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)
-    tokens = int(sum(len(x) for x in enc["input_ids"]))
-    return {"tokens": tokens, "params": n_params, "flops_estimate": 2 * n_params * tokens}
+    return int(sum(len(x) for x in enc["input_ids"]))

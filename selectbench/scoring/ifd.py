@@ -19,7 +19,7 @@ import pandas as pd
 from ..errors import ScoreError
 from ..formatting import ROLE_TAGS, Encoded, render
 from .lm import BLOCK as LM_BLOCK
-from .base import ScoreContext, scorer
+from .base import PoolFile, ScoreContext, pool_chunks, pool_id_series, scorer
 from .lm import response_nll
 
 
@@ -76,45 +76,52 @@ def ifd_encodings(tokenizer, conversations, max_length: int | None, include_eos:
     return cond, direct
 
 
-@scorer("ifd", needs_model=True, shard_align=LM_BLOCK, params={"batch_size": 16, "max_length": 2048, "precision": "auto",
-                                         "include_eos": False, "direct_context": "none"})
-def ifd_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
-    """IFD = mean response NLL given the instruction ÷ mean NLL of the response alone (higher = harder)."""
+@scorer("ifd", needs_model=True, shard_align=LM_BLOCK, streams=True,
+        params={"batch_size": 16, "max_length": 2048, "precision": "auto", "include_eos": False,
+                "direct_context": "none"})
+def ifd_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
+    """IFD = mean response NLL given the instruction ÷ mean NLL of the response alone (higher = harder).
+
+    The pool is read, tokenized and scored in chunks of `lm.BLOCK` rows (the batches of
+    `response_nll` never cross such a block, so the scores equal a whole-pool pass bit for bit);
+    memory is one chunk plus a few numbers per row.
+    """
     from ..modeling import load_causal_lm, load_tokenizer, resolve_dtype
 
     p = ctx.params
     if p["direct_context"] not in ("none", "header"):
         raise ScoreError(f"ifd: direct_context must be 'none' or 'header' (got {p['direct_context']!r})")
-    ids = pool["id"].astype(str).tolist()
     tok = load_tokenizer(ctx.model)
     model = load_causal_lm(ctx.model, ctx.device, resolve_dtype(p["precision"], ctx.device))
-    cond, direct = ifd_encodings(tok, list(pool["messages"]), p["max_length"], bool(p["include_eos"]),
-                                 p["direct_context"], ids)
-    for i, c, d in zip(ids, cond, direct):
-        if c.n_response == 0 or d.n_response == 0:
-            raise ScoreError(f"id '{i}': no response token within max_length={p['max_length']} "
-                             "(raise scoring.ifd.max_length)")
     bs = int(p["batch_size"])
-    nll_c, n_c = response_nll(model, cond, tok.pad_token_id, bs, ctx.device)
-    nll_d, n_d = response_nll(model, direct, tok.pad_token_id, bs, ctx.device)
-    mean_c, mean_d = nll_c / n_c, nll_d / n_d
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ifd = mean_c / mean_d
-    bad = ~np.isfinite(ifd)
-    if bad.any():
-        j = int(np.flatnonzero(bad)[0])
-        raise ScoreError(f"id '{ids[j]}': IFD is {ifd[j]!r} (conditioned NLL {mean_c[j]!r}, "
-                         f"direct NLL {mean_d[j]!r})")
-    out = pd.DataFrame({
-        "id": ids,
-        "score": ifd,
-        "nll_conditioned": mean_c,
-        "nll_direct": mean_d,
-        "response_tokens": n_c,
-        "response_tokens_direct": n_d,
-    })
+    parts, tokens = [], 0
+    for chunk in pool_chunks(pool, ("id", "messages"), LM_BLOCK):
+        ids = [str(i) for i in chunk["id"]]
+        cond, direct = ifd_encodings(tok, chunk["messages"], p["max_length"], bool(p["include_eos"]),
+                                     p["direct_context"], ids)
+        for i, c, d in zip(ids, cond, direct):
+            if c.n_response == 0 or d.n_response == 0:
+                raise ScoreError(f"id '{i}': no response token within max_length={p['max_length']} "
+                                 "(raise scoring.ifd.max_length)")
+        nll_c, n_c = response_nll(model, cond, tok.pad_token_id, bs, ctx.device)
+        nll_d, n_d = response_nll(model, direct, tok.pad_token_id, bs, ctx.device)
+        mean_c, mean_d = nll_c / n_c, nll_d / n_d
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ifd = mean_c / mean_d
+        bad = ~np.isfinite(ifd)
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            raise ScoreError(f"id '{ids[j]}': IFD is {ifd[j]!r} (conditioned NLL {mean_c[j]!r}, "
+                             f"direct NLL {mean_d[j]!r})")
+        parts.append((ifd, mean_c, mean_d, n_c, n_d))
+        tokens += sum(len(e.input_ids) for e in cond) + sum(len(e.input_ids) for e in direct)
+    names = ("score", "nll_conditioned", "nll_direct", "response_tokens", "response_tokens_direct")
+    dtypes = (np.float64, np.float64, np.float64, np.int64, np.int64)
+    out = pd.DataFrame({"id": pool_id_series(pool),
+                        **{name: np.concatenate([part[k] for part in parts]) if parts else np.zeros(0, dt)
+                           for k, (name, dt) in enumerate(zip(names, dtypes))}})
     n_params = sum(q.numel() for q in model.parameters())
-    tokens = int(sum(len(e.input_ids) for e in cond) + sum(len(e.input_ids) for e in direct))
+    tokens = int(tokens)
     out.attrs["cost"] = {"tokens": tokens, "params": n_params, "flops_estimate": 2 * n_params * tokens}
     return out
 

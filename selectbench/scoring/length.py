@@ -34,12 +34,13 @@ def length_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFra
     })
 
 
-@scorer("response_chars", needs_model=False)
-def response_chars_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
+@scorer("response_chars", needs_model=False, streams=True)
+def response_chars_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     """Characters of the response (all assistant turns' content), the length unit of
-    "Chasing Random" (Diddee & Ippolito 2024) for its Longest baseline; no model needed."""
-    import numpy as np
-
-    chars = np.fromiter((sum(len(m["content"]) for m in msgs if m["role"] == "assistant")
-                         for msgs in pool["messages"]), dtype=np.int64, count=len(pool))
-    return pd.DataFrame({"id": pool["id"].astype(str), "score": chars, "response_chars": chars})
+    "Chasing Random" (Diddee & Ippolito 2024) for its Longest baseline; no model needed.
+    The pool is read in chunks: memory is one chunk plus 8 bytes per row."""
+    parts = [np.fromiter((sum(len(m["content"]) for m in msgs if m["role"] == "assistant")
+                          for msgs in chunk["messages"]), dtype=np.int64, count=len(chunk["messages"]))
+             for chunk in pool_chunks(pool, ("messages",))]
+    chars = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    return pd.DataFrame({"id": pool_id_series(pool), "score": chars, "response_chars": chars})

@@ -34,7 +34,7 @@ import pandas as pd
 
 from ..errors import ConfigError, ScoreError
 from ..formatting import encode_many
-from .base import ScoreContext, scorer
+from .base import PoolFile, ScoreContext, pool_chunks, pool_id_series, scorer
 from .queries import queries_from_params, task_names
 
 TASK_PREFIX = "score__"
@@ -215,16 +215,24 @@ def _load_adapter(base, ck_dir: Path, model):
     return model.eval()   # no dropout when computing gradient features (as the reference)
 
 
-# Gradients are projected in groups of ≤ 32 rows (a power of two): shards starting at multiples of
-# 32 rows project exactly the groups an unsharded pass does, so their merged scores are identical.
+# Gradients are projected in groups of ≤ 32 rows (a power of two), and the influence products
+# (features · task means) are taken in blocks of 32 rows (a BLAS product's bits can depend on how
+# many rows it has): shards and chunks starting at multiples of 32 rows compute exactly the groups
+# and blocks an unsharded pass does, so their merged scores are identical.
 SHARD_ALIGN = 32
+CHUNK_ROWS = 1024     # pool rows read per chunk: a multiple of SHARD_ALIGN (same projection groups)
 
 
-@scorer("less", needs_model=True, shard_align=SHARD_ALIGN, params={
+@scorer("less", needs_model=True, shard_align=SHARD_ALIGN, streams=True, params={
     "warmup_dir_file": None, "queries_file": None, "proj_dim": 8192, "seed": 0,
     "precision": "auto", "adam": "paper"})
-def less_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
-    """LESS: checkpoint-weighted cosine of Adam gradient features to each query task's gradients; max over tasks."""
+def less_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
+    """LESS: checkpoint-weighted cosine of Adam gradient features to each query task's gradients; max over tasks.
+
+    One pass over the pool per checkpoint, read and tokenized in chunks of 1,024 rows (a multiple
+    of the 32-row projection groups, so the features equal a whole-pool pass); what grows with
+    the pool is the per-task influence sum (8 bytes per row and task).
+    """
     import torch
 
     from ..modeling import count_params, load_causal_lm, load_tokenizer, resolve_dtype
@@ -247,12 +255,20 @@ def less_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     max_length = summary["max_length"]
 
     tok = load_tokenizer(ctx.model)
-    ids = [str(i) for i in pool["id"]]
-    enc = encode_many(tok, list(pool["messages"]), max_length)
-    empty = [i for i, e in zip(ids, enc) if e.n_response == 0]
-    if empty:
-        raise ScoreError(f"id '{empty[0]}': no response token within the warm-up's max_length={max_length} "
-                         f"({len(empty)} such examples); it has no LESS gradient")
+    ids = pool_id_series(pool)
+
+    def pool_encodings():
+        """(row offset, encodings) per chunk of the pool; rows without a response token are an error."""
+        row = 0
+        for chunk in pool_chunks(pool, ("id", "messages"), CHUNK_ROWS):
+            enc = encode_many(tok, chunk["messages"], max_length)
+            empty = [i for i, e in zip(chunk["id"], enc) if e.n_response == 0]
+            if empty:
+                raise ScoreError(f"id '{empty[0]}': no response token within the warm-up's max_length={max_length} "
+                                 f"({len(empty)} such examples in its chunk of rows); it has no LESS gradient")
+            yield row, enc
+            row += len(enc)
+
     enc_q = encode_many(tok, [m for _, m in queries], max_length)
     for j, e in enumerate(enc_q):
         if e.n_response == 0:
@@ -264,7 +280,7 @@ def less_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     n_params = count_params(base)
     weights = checkpoint_weights(summary["lrs"])
     per_task = np.zeros((len(ids), len(names)), dtype=np.float64)
-    model, projector = None, None
+    model, projector, pool_tokens = None, None, 0
     for k, name in enumerate(summary["checkpoints"]):
         ck = wdir / name
         meta = json.loads((ck / CHECKPOINT_FILE).read_text())
@@ -276,8 +292,14 @@ def less_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
         adam = {"m": m.to(device), "v": v.to(device), "beta1": meta["betas"][0], "beta2": meta["betas"][1],
                 "eps": meta["eps"], "step": int(meta["step"]), "form": p["adam"]}
         val = gradient_features(model, params, enc_q, projector, device).numpy()
-        train = gradient_features(model, params, enc, projector, device, adam=adam).numpy()
-        per_task += weights[k] * (train.astype(np.float64) @ task_means(val, q_tasks, names).T)
+        means = task_means(val, q_tasks, names).T
+        pool_tokens = 0
+        for row, enc in pool_encodings():
+            train = gradient_features(model, params, enc, projector, device, adam=adam).numpy()
+            train = train.astype(np.float64)
+            for b in range(0, len(enc), SHARD_ALIGN):    # fixed row blocks: bits independent of the chunk
+                per_task[row + b:row + b + SHARD_ALIGN] += weights[k] * (train[b:b + SHARD_ALIGN] @ means)
+            pool_tokens += sum(len(e.input_ids) for e in enc)
         del adam, m, v
         if device == "cuda":
             torch.cuda.empty_cache()
@@ -287,7 +309,7 @@ def less_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
         out[TASK_PREFIX + t] = per_task[:, j]
     df = pd.DataFrame(out)
     k = len(summary["checkpoints"])
-    grad_tokens = k * (sum(len(e.input_ids) for e in enc) + sum(len(e.input_ids) for e in enc_q))
+    grad_tokens = k * (pool_tokens + sum(len(e.input_ids) for e in enc_q))
     df.attrs["cost"] = {
         "tokens": int(grad_tokens),
         "params": int(n_params),

@@ -120,5 +120,5 @@ def query_similarity_table(ids, emb: np.ndarray, query_emb: np.ndarray, tasks: l
     for t in names:
         for j, col in enumerate(cols[t]):
             out[query_column(t, j)] = per_query[:, col]
-    out["embedding"] = list(emb.astype(np.float32))
+    out["embedding"] = list(np.asarray(emb, dtype=np.float32))   # row views of `emb`, no copy
     return pd.DataFrame(out)

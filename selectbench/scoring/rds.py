@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..formatting import Encoded, encode_many
 from .lm import BLOCK as LM_BLOCK
-from .base import ScoreContext, scorer
+from .base import PoolFile, ScoreContext, pool_chunks, pool_id_series, scorer
 from .lm import forward_cost, length_buckets, pad_batch
 from .queries import check_embeddings, queries_from_params, query_similarity_table
 
@@ -67,23 +67,38 @@ def rds_embeddings(model, encoded: list[Encoded], pad_id: int, batch_size: int, 
     return out
 
 
-@scorer("rds", needs_model=True, shard_align=LM_BLOCK, embeds=True,
+@scorer("rds", needs_model=True, shard_align=LM_BLOCK, embeds=True, streams=True,
         params={"queries_file": None, "batch_size": 16, "max_length": 2048, "precision": "auto"})
-def rds_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
-    """RDS+: max cosine similarity to each task's queries (weighted-mean last hidden states)."""
+def rds_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
+    """RDS+: max cosine similarity to each task's queries (weighted-mean last hidden states).
+
+    The pool is read and tokenized in chunks of `lm.BLOCK` rows (the length buckets never cross
+    such a block, so the embeddings equal a whole-pool pass bit for bit); what grows with the
+    pool is the [rows, d] float32 embedding array (the `embedding` column) and the scores.
+    """
     from ..modeling import load_causal_lm, load_tokenizer, resolve_dtype
 
     p = ctx.params
     queries = queries_from_params(p, "rds")
     tok = load_tokenizer(ctx.model)
     model = load_causal_lm(ctx.model, ctx.device, resolve_dtype(p["precision"], ctx.device))
-    ids = pool["id"].astype(str).tolist()
-    enc = encode_many(tok, list(pool["messages"]), p["max_length"])
-    enc_q = encode_many(tok, [m for _, m in queries], p["max_length"])
+    ids = pool_id_series(pool)
     bs = int(p["batch_size"])
-    emb = rds_embeddings(model, enc, tok.pad_token_id, bs, ctx.device)
-    check_embeddings(emb, ids, "RDS+ embedding")
+    emb, pos, tokens = None, 0, 0
+    for chunk in pool_chunks(pool, ("id", "messages"), LM_BLOCK):
+        enc = encode_many(tok, chunk["messages"], p["max_length"])
+        part = rds_embeddings(model, enc, tok.pad_token_id, bs, ctx.device)
+        check_embeddings(part, chunk["id"], "RDS+ embedding")
+        if emb is None:
+            emb = np.empty((len(ids), part.shape[1]), dtype=np.float32)
+        emb[pos:pos + len(part)] = part
+        pos += len(part)
+        tokens += sum(len(e.input_ids) for e in enc)
+    enc_q = encode_many(tok, [m for _, m in queries], p["max_length"])
     q_emb = rds_embeddings(model, enc_q, tok.pad_token_id, bs, ctx.device)
+    if emb is None:                       # an empty pool (or shard)
+        emb = np.zeros((0, q_emb.shape[1]), dtype=np.float32)
     out = query_similarity_table(ids, emb, q_emb, [t for t, _ in queries])
-    out.attrs["cost"] = forward_cost(model, enc + enc_q)     # pool + query tokens
+    tokens += sum(len(e.input_ids) for e in enc_q)
+    out.attrs["cost"] = forward_cost(model, tokens)     # pool + query tokens
     return out

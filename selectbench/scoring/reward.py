@@ -23,15 +23,17 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScoreError
-from .base import ScoreContext, scorer
+from .base import PoolFile, ScoreContext, pool_chunks, pool_id_series, scorer
+from .lm import BLOCK as LM_BLOCK
 from .lm import length_buckets
 from .rating import instruction_and_response
 
 
-def reward_inputs(tok, pool: pd.DataFrame, mode: str, max_length: int):
-    """(token-id lists, token-type-id lists or None, truncated flags) per example; the segment
-    ids of a text pair are kept (BERT-style heads read them)."""
-    ids = pool["id"].astype(str).tolist()
+def reward_inputs(tok, pool, mode: str, max_length: int):
+    """(token-id lists, token-type-id lists or None, truncated flags) per example of `pool` (a
+    table or a chunk: column → list); the segment ids of a text pair are kept (BERT-style heads
+    read them)."""
+    ids = [str(i) for i in pool["id"]]
     pairs = []
     for i, messages in zip(ids, pool["messages"]):
         try:
@@ -77,10 +79,14 @@ def reward_logits(model, encoded: list[list[int]], pad_id: int, batch_size: int,
     return out
 
 
-@scorer("reward", needs_model=True, params={"input": "pair", "label": None, "batch_size": 16,
+@scorer("reward", needs_model=True, shard_align=LM_BLOCK, streams=True, params={"input": "pair", "label": None, "batch_size": 16,
                                             "max_length": 512, "precision": "auto"})
-def reward_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
-    """Reward-model logit of (instruction, response); higher = better quality."""
+def reward_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
+    """Reward-model logit of (instruction, response); higher = better quality.
+
+    The pool is read, tokenized and scored in chunks of `lm.BLOCK` rows (the length buckets never
+    cross such a block: the scores equal a whole-pool pass).
+    """
     from transformers import AutoModelForSequenceClassification
 
     from ..modeling import load_tokenizer, resolve_dtype
@@ -101,10 +107,16 @@ def reward_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
         label = 0
     if not 0 <= int(label) < n_labels:
         raise ScoreError(f"reward: label {label} is not one of the model's {n_labels} outputs")
-    enc, types, truncated = reward_inputs(tok, pool, p["input"], int(p["max_length"]))
-    scores = reward_logits(model, enc, tok.pad_token_id, int(p["batch_size"]), ctx.device, int(label), types)
-    out = pd.DataFrame({"id": pool["id"].astype(str), "score": scores, "truncated": truncated})
+    scores, truncated, tokens = [], [], 0
+    for chunk in pool_chunks(pool, ("id", "messages"), LM_BLOCK):
+        enc, types, cut = reward_inputs(tok, chunk, p["input"], int(p["max_length"]))
+        scores.append(reward_logits(model, enc, tok.pad_token_id, int(p["batch_size"]), ctx.device, int(label),
+                                    types))
+        truncated += cut
+        tokens += sum(len(e) for e in enc)
+    out = pd.DataFrame({"id": pool_id_series(pool),
+                        "score": np.concatenate(scores) if scores else np.zeros(0), "truncated": truncated})
     n_params = sum(t.numel() for t in model.parameters())
-    tokens = int(sum(len(e) for e in enc))
+    tokens = int(tokens)
     out.attrs["cost"] = {"tokens": tokens, "params": n_params, "flops_estimate": 2 * n_params * tokens}
     return out

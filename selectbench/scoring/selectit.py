@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import ScoreError
 from .lm import BLOCK as LM_BLOCK
-from .base import ScoreContext, scorer
+from .base import PoolFile, ScoreContext, pool_chunks, pool_id_series, scorer
 from .rating import (add_costs, check_finite, digit_token_ids, fill_prompts, instruction_and_response,
                      model_cost, next_token_logits, softmax)
 
@@ -81,8 +81,12 @@ def model_level(sentence_scores: np.ndarray, params) -> np.ndarray:
     return np.tensordot(w, s, axes=(0, 0))
 
 
-def _score_one_model(ref, pool, ids, p, device):
-    """(token-level [N, K], label mass [N, K], n_params, cost) of one scorer model."""
+def _score_one_model(ref, pool, p, device):
+    """(token-level [N, K], label mass [N, K], n_params, cost) of one scorer model.
+
+    The pool is read in chunks of `lm.BLOCK` rows: a chunk's K·BLOCK prompts are a whole number
+    of `length_buckets` blocks, so the batches (and the bits) equal a whole-pool pass.
+    """
     from ..modeling import count_params, load_causal_lm, load_tokenizer, resolve_dtype
 
     prompts = list(p["prompts"])
@@ -90,38 +94,47 @@ def _score_one_model(ref, pool, ids, p, device):
     tok = load_tokenizer(ref)
     model = load_causal_lm(ref, device, resolve_dtype(p["precision"], device))
     template = p["template"]
-    rows, row_ids = [], []
-    for i, messages in zip(ids, pool["messages"]):
-        try:
-            instruction, response = instruction_and_response(messages)
-        except ValueError:
-            raise ScoreError(f"id '{i}': no assistant turn to rate") from None
-        for rp in prompts:
-            rows.append({"prompt": rp, "instruction": instruction, "response": response})
-            row_ids.append(i)
-    enc, _ = fill_prompts(tok, lambda r: template.format(**r), rows, row_ids, p["max_length"])
     tok_ids = digit_token_ids(tok, [str(v) for v in range(1, c + 1)])
-    logits, lognorm = next_token_logits(model, enc, tok_ids, tok.pad_token_id, int(p["batch_size"]), device)
-    check_finite(logits, row_ids, "a score-token logit")
-    probs = softmax(logits).reshape(len(ids), k, c)
-    mass = np.exp(logits - lognorm[:, None]).sum(axis=1).reshape(len(ids), k)
+    token_parts, mass_parts, tokens = [], [], 0
+    for chunk in pool_chunks(pool, ("id", "messages"), LM_BLOCK):
+        ids = [str(i) for i in chunk["id"]]
+        rows, row_ids = [], []
+        for i, messages in zip(ids, chunk["messages"]):
+            try:
+                instruction, response = instruction_and_response(messages)
+            except ValueError:
+                raise ScoreError(f"id '{i}': no assistant turn to rate") from None
+            for rp in prompts:
+                rows.append({"prompt": rp, "instruction": instruction, "response": response})
+                row_ids.append(i)
+        enc, _ = fill_prompts(tok, lambda r: template.format(**r), rows, row_ids, p["max_length"])
+        logits, lognorm = next_token_logits(model, enc, tok_ids, tok.pad_token_id, int(p["batch_size"]), device)
+        check_finite(logits, row_ids, "a score-token logit")
+        token_parts.append(token_level(softmax(logits).reshape(len(ids), k, c)))
+        mass_parts.append(np.exp(logits - lognorm[:, None]).sum(axis=1).reshape(len(ids), k))
+        tokens += sum(len(e) for e in enc)
     n_params = count_params(model)
-    cost = model_cost(n_params, sum(len(e) for e in enc))
+    cost = model_cost(n_params, tokens)
     del model
-    return token_level(probs), mass, n_params, cost
+    empty = np.zeros((0, k))
+    return (np.concatenate(token_parts) if token_parts else empty,
+            np.concatenate(mass_parts) if mass_parts else empty, n_params, cost)
 
 
-@scorer("selectit", needs_model=True, shard_align=LM_BLOCK, params={
+@scorer("selectit", needs_model=True, shard_align=LM_BLOCK, streams=True, params={
     "prompts": PAPER_PROMPTS, "template": PAPER_TEMPLATE, "alpha": 0.2, "max_score": 5,
     "scorer_models": [], "batch_size": 16, "max_length": 2048, "precision": "auto"})
-def selectit_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
-    """SelectIT: token-, sentence- and model-level self-reflection scores (higher = better)."""
+def selectit_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
+    """SelectIT: token-, sentence- and model-level self-reflection scores (higher = better).
+
+    One pass over the pool (read in chunks) per scorer model, one model loaded at a time.
+    """
     p = ctx.params
     if not p["prompts"]:
         raise ScoreError("selectit: give at least one rating prompt")
     if not 2 <= int(p["max_score"]) <= 9:
         raise ScoreError(f"selectit: max_score must be 2..9 (single-digit score tokens), got {p['max_score']}")
-    ids = pool["id"].astype(str).tolist()
+    ids = pool_id_series(pool)
     refs = [("scorer_model", ctx.model)]
     for name in p["scorer_models"] or []:
         if name not in ctx.models:
@@ -129,7 +142,7 @@ def selectit_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
         refs.append((name, ctx.models[name]))
     sentence, params, costs, columns = [], [], [], {}
     for name, ref in refs:
-        tok_scores, mass, n_params, cost = _score_one_model(ref, pool, ids, p, ctx.device)
+        tok_scores, mass, n_params, cost = _score_one_model(ref, pool, p, ctx.device)
         sent = sentence_level(tok_scores, float(p["alpha"]))
         check_finite(sent, ids, f"the sentence-level score under model '{name}'")
         sentence.append(sent)
