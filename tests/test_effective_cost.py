@@ -35,6 +35,15 @@ def test_unit_score_averages_tasks_equally():
     assert unit_scores(tidy)["score"].iloc[0] == pytest.approx((0.3 + 0.9) / 2)
 
 
+def test_unit_score_leaves_lower_is_better_metrics_out():
+    tidy = pd.DataFrame([dict(_unit("m", "10", 0), task="a", subtask="a", metric="acc", value=0.6, higher_is_better=True),
+                         dict(_unit("m", "10", 0), task="w", subtask="w", metric="word_perplexity", value=35.0,
+                              higher_is_better=False),
+                         dict(_unit("m", "10", 0), task="w", subtask="w", metric="acc", value=0.2,
+                              higher_is_better="True")])
+    assert unit_scores(tidy)["score"].iloc[0] == pytest.approx((0.6 + 0.2) / 2)
+
+
 def test_ratio_flag_amortized_and_gain():
     cost, measured, tidy = _tables()
     tidy["seed"] = tidy["seed"].astype(float).astype(str)     # as tidy.csv is read back: "0.0"

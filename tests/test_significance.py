@@ -162,6 +162,63 @@ def test_paired_rows_from_benchmark_jsons(tmp_path):
     assert again[again["test"] == "paired_bootstrap"]["p_value"].iloc[0] == row["p_value"]
 
 
+def test_lower_is_better_metric_is_tested_for_improvement(tmp_path):
+    """A metric lm-eval marks lower-is-better (an error rate here): the method with lower values is
+    the better one in every test, effects are improvements, means stay on the metric's scale."""
+    rng = np.random.default_rng(4)
+    per = {(m, s): (rng.random(150) < q).astype(int).tolist()      # per-example errors
+           for m, q in (("good", 0.2), ("random", 0.45)) for s in (0, 1, 2)}
+    tidy = write_evals(tmp_path, per)
+    tidy["higher_is_better"] = False
+    units = units_from_dir(tidy, tmp_path)
+    out = significance_table(tidy, Options(), units)
+    assert set(out["direction"]) == {"lower"}
+    for test in ("bootstrap_seeds", "welch_seeds", "paired_bootstrap"):
+        row = out[out["test"] == test].iloc[0]
+        assert row["effect"] > 0 and row["significant"], test
+    xm = np.array([per[("good", s)] for s in (0, 1, 2)], float)
+    xb = np.array([per[("random", s)] for s in (0, 1, 2)], float)
+    row = out[out["test"] == "paired_bootstrap"].iloc[0]
+    assert (row["effect"], row["ci_low"], row["ci_high"], row["p_value"]) == pytest.approx(
+        hierarchical_bootstrap(-xm, -xb, 10_000, 0))
+    assert row["method_mean"] == pytest.approx(xm.mean()) and row["baseline_mean"] == pytest.approx(xb.mean())
+    seeds = out[out["test"] == "bootstrap_seeds"].iloc[0]
+    assert (seeds["baseline_min"], seeds["baseline_max"]) == pytest.approx((xb.mean(axis=1).min(), xb.mean(axis=1).max()))
+    # the same table without the column: lower values lose (the old, wrong reading of an error rate)
+    plain = significance_table(tidy.drop(columns="higher_is_better"), Options(), units)
+    assert plain[plain["test"] == "bootstrap_seeds"]["effect"].iloc[0] < 0
+    ranks = rankings(tidy)
+    assert ranks.set_index("method").loc["good", "rank"] == 1.0
+    assert ranks.set_index("method").loc["good", "mean"] == pytest.approx(xm.mean())
+
+
+def test_direction_column_bad_values_name_the_row():
+    df = pd.DataFrame(tidy_rows({"x": [[0.5, 0.6]], "random": [[0.4, 0.5]]}))
+    df["higher_is_better"] = ["True", "maybe", "True", "True"]
+    with pytest.raises(SignificanceError, match=r"row 3: field 'higher_is_better': 'maybe'"):
+        check_tidy(df)
+    df["higher_is_better"] = [True, True, False, True]    # task a: True for x, False for random
+    with pytest.raises(SignificanceError, match="differs between rows"):
+        check_tidy(df)
+
+
+def test_tidy_reads_the_direction_from_lm_eval_json(tmp_path):
+    from selectbench.analysis.tidy import tidy_table
+
+    rec = {"task": "w", "results": {"w": {"word_perplexity,none": 12.5, "acc,none": 0.5, "alias": "w"}},
+           "higher_is_better": {"w": {"word_perplexity": False, "acc": True}}}
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(rec))
+    unit = dict(pool="p", base_model="m", preset="lora", method="x", budget=1, seed=0, path=path)
+    got = tidy_table([unit]).set_index("metric")["higher_is_better"].to_dict()
+    assert got == {"word_perplexity": False, "acc": True}
+    rec.pop("higher_is_better")
+    rec["configs"] = {"w": {"metric_list": [{"metric": "word_perplexity", "higher_is_better": False}]}}
+    path.write_text(json.dumps(rec))
+    got = tidy_table([unit]).set_index("metric")["higher_is_better"].to_dict()
+    assert got == {"word_perplexity": False, "acc": True}
+
+
 def test_paired_row_states_why_when_records_are_missing(tmp_path):
     per = {("good", 0): [1, 1, 0], ("good", 1): [1, 0, 1], ("random", 0): [0, 1, 0], ("random", 1): [0, 0, 1]}
     tidy = write_evals(tmp_path, per)

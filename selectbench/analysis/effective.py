@@ -46,7 +46,9 @@ def _key_text(v) -> str:
 def unit_scores(tidy: pd.DataFrame) -> pd.DataFrame:
     """Average benchmark score per unit: per task, the mean `value` over the metrics (and
     filters) of its primary subtask (the one named like the task, or the shortest name);
-    then the mean over tasks, each task weighted equally."""
+    then the mean over tasks, each task weighted equally. Metrics lm-eval marks lower-is-better
+    (`higher_is_better` False: perplexity, error rates) are left out: they share no scale with
+    accuracies and would pull a better model's average down."""
     from .plots import _primary
 
     need = ["task", "subtask", "value"]
@@ -54,6 +56,8 @@ def unit_scores(tidy: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ValueError(f"tidy table: missing column(s) {', '.join(missing)}")
     t = _keyed(tidy, "tidy table")
+    if "higher_is_better" in t.columns:
+        t = t[t["higher_is_better"].astype(str).str.strip().str.lower().isin(["true", "1", "1.0"])]
     t = t[t["subtask"] == t["task"].map(_primary(t))]
     per_task = t.groupby(list(KEYS) + ["task"], sort=True)["value"].mean().reset_index()
     out = per_task.groupby(list(KEYS), sort=True).agg(score=("value", "mean"), tasks=("task", "count")).reset_index()

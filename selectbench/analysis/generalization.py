@@ -2,7 +2,9 @@
 
 A *setup* is one (pool, base_model, preset, budget, task, subtask, metric, filter). Per setup the
 methods (the baseline included; base model and full data excluded) are ranked by their mean over
-seeds (rank 1 = best, ties share the average rank). Between every pair of setups, Kendall's τ
+seeds (rank 1 = best, ties share the average rank; for a metric lm-eval marks lower-is-better,
+e.g. perplexity, the lowest mean ranks first: `score` is the mean negated, `mean` stays on the
+metric's own scale). Between every pair of setups, Kendall's τ
 (scipy.stats.kendalltau, τ-b) over the methods both contain. Per method: its mean rank, its win
 rate against the baseline (mean above the baseline's mean) and, given a significance table, its
 rate of significant wins (primary test, corrected — see `primary_tests`); and how often the best
@@ -32,18 +34,22 @@ def setup_label(row) -> str:
 
 def rankings(tidy: pd.DataFrame, source: str = "tidy table") -> pd.DataFrame:
     """One row per setup × method: mean over seeds, seeds, rank (1 = best), best flag."""
-    df = comparable(check_tidy(tidy, source))
-    g = df.groupby(SETUP + ["method"], sort=True)["value"].agg(mean="mean", n_seeds="count").reset_index()
+    df = comparable(check_tidy(tidy, source))      # value: oriented so that greater is better
+    g = df.groupby(SETUP + ["method"], sort=True).agg(
+        score=("value", "mean"), n_seeds=("value", "count"), higher_is_better=("higher_is_better", "first"),
+    ).reset_index()
+    g["mean"] = g["score"].where(g["higher_is_better"], -g["score"])   # the metric's own scale
     g["setup"] = g.apply(setup_label, axis=1)
-    g["rank"] = g.groupby("setup")["mean"].rank(ascending=False, method="average")
+    g["rank"] = g.groupby("setup")["score"].rank(ascending=False, method="average")
     g["n_methods"] = g.groupby("setup")["method"].transform("count")
-    g["best"] = g.groupby("setup")["mean"].transform("max") == g["mean"]
-    return g[["setup"] + SETUP + ["method", "mean", "n_seeds", "rank", "n_methods", "best"]]
+    g["best"] = g.groupby("setup")["score"].transform("max") == g["score"]
+    return g[["setup"] + SETUP + ["method", "mean", "higher_is_better", "score", "n_seeds", "rank", "n_methods",
+              "best"]]
 
 
 def kendall_pairs(ranks: pd.DataFrame) -> pd.DataFrame:
     """Kendall's τ-b between every pair of setups over the methods both rank (needs ≥ 2)."""
-    by = {s: d.set_index("method")["mean"] for s, d in ranks.groupby("setup", sort=True)}
+    by = {s: d.set_index("method")["score"] for s, d in ranks.groupby("setup", sort=True)}
     rows = []
     for a, b in itertools.combinations(sorted(by), 2):
         common = sorted(set(by[a].index) & set(by[b].index))
@@ -76,7 +82,7 @@ def primary_tests(sig: pd.DataFrame) -> pd.DataFrame:
 def method_summary(ranks: pd.DataFrame, kendall: pd.DataFrame, baseline: str = "random",
                    sig: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per method: setups, mean rank, wins vs baseline, significant wins, best counts and transfer."""
-    base = ranks[ranks["method"] == baseline].set_index("setup")["mean"]
+    base = ranks[ranks["method"] == baseline].set_index("setup")["score"]
     best = ranks[ranks["best"]].groupby("setup")["method"].apply(set)
     prim = None
     if sig is not None and not sig.empty:
@@ -85,7 +91,7 @@ def method_summary(ranks: pd.DataFrame, kendall: pd.DataFrame, baseline: str = "
     rows = []
     for method, d in ranks.groupby("method", sort=True):
         vs = d[d["setup"].isin(base.index)]
-        wins = int((vs["mean"].to_numpy() > base[vs["setup"]].to_numpy()).sum()) if method != baseline else 0
+        wins = int((vs["score"].to_numpy() > base[vs["setup"]].to_numpy()).sum()) if method != baseline else 0
         row = {"method": method, "setups": d["setup"].nunique(), "mean_rank": float(d["rank"].mean()),
                "setups_vs_baseline": len(vs) if method != baseline else 0, "wins_vs_baseline": wins,
                "win_rate": wins / len(vs) if method != baseline and len(vs) else np.nan,

@@ -16,6 +16,13 @@ Tests, one output row each (columns `OUT_COLUMNS`):
   hierarchical bootstrap that resamples training seeds (each side) and benchmark items
   (shared by both sides: paired by ``doc_id``) together.
 
+Direction: a tidy table may carry lm-eval's `higher_is_better` per metric (the workflow's
+tidy.csv does; absent = every metric higher-is-better). Values of a lower-is-better metric
+(perplexity, error rates) are negated before testing, so every one-sided test asks "is the
+method *better* than the baseline", `effect`/CI are improvements (positive = better), and the
+means and the random range are reported back on the metric's own scale (`direction` column).
+The 2410.09335 protocol pools the oriented values of a setup's metrics.
+
 Adjusted p-values (Holm and Benjamini-Hochberg) are computed within a *family*: the rows of
 one setup, one test and one benchmark metric, across the methods compared in it.
 """
@@ -38,7 +45,7 @@ REFERENCE_METHODS = ("base",)          # evaluated base model: not a selection m
 REFERENCE_BUDGETS = ("all", "none")    # full data / base model: no random at that budget
 TESTS = ("protocol_2410.09335", "bootstrap_seeds", "welch_seeds", "mannwhitney_seeds", "paired_bootstrap")
 OUT_COLUMNS = ["pool", "base_model", "preset", "method", "budget", "task", "subtask", "metric", "filter",
-               "baseline", "test", "statistic", "p_value", "p_holm", "p_bh", "correction", "p_adjusted",
+               "direction", "baseline", "test", "statistic", "p_value", "p_holm", "p_bh", "correction", "p_adjusted",
                "effect", "ci_low", "ci_high", "n_method", "n_baseline", "method_mean", "baseline_mean",
                "baseline_min", "baseline_max", "significant", "within_random_range", "note"]
 
@@ -104,7 +111,33 @@ def check_tidy(tidy: pd.DataFrame, source: str = "tidy table") -> pd.DataFrame:
         i = int(np.flatnonzero(dup.to_numpy())[0])
         raise SignificanceError(f"{source}: row {i + 2}: duplicate value for "
                                 f"{_group_name(df.iloc[i], key)}")
+    df["higher_is_better"] = _directions(tidy, df, source)
+    df["value"] = df["value"].where(df["higher_is_better"], -df["value"])   # oriented: greater is better
     return df
+
+
+_TRUE, _FALSE = {"true", "1", "1.0", "yes"}, {"false", "0", "0.0", "no"}
+
+
+def _directions(tidy: pd.DataFrame, df: pd.DataFrame, source: str) -> pd.Series:
+    """The optional `higher_is_better` column as booleans (all True when absent); one direction
+    per benchmark metric, else an error naming the row."""
+    if "higher_is_better" not in tidy.columns:
+        return pd.Series(True, index=df.index)
+    out = []
+    for i, v in enumerate(tidy["higher_is_better"].tolist()):
+        t = str(v).strip().lower() if v is not None and not (isinstance(v, float) and math.isnan(v)) else ""
+        if t not in _TRUE | _FALSE:
+            raise SignificanceError(f"{source}: row {i + 2}: field 'higher_is_better': {v!r} is not True or False "
+                                    f"in group {_group_name(df.iloc[i], SETUP_KEYS + ['method', 'seed'] + METRIC_KEYS)}")
+        out.append(t in _TRUE)
+    hib = pd.Series(out, index=df.index)
+    mixed = hib.groupby([df[c] for c in METRIC_KEYS]).transform("nunique") > 1
+    if mixed.any():
+        i = int(np.flatnonzero(mixed.to_numpy())[0])
+        raise SignificanceError(f"{source}: row {i + 2}: field 'higher_is_better' differs between rows of "
+                                f"{_group_name(df.iloc[i], METRIC_KEYS)}")
+    return hib
 
 
 def _key_str(v) -> str:
@@ -227,12 +260,17 @@ def seed_tests(tidy: pd.DataFrame, opts: Options = Options(), source: str = "tid
                 rows.append({**ident, "test": TESTS[0], "note": f"no baseline '{opts.baseline}' in this setup"})
                 continue
             d = setup[setup["method"] == method]
-            rows.append(_protocol_row(ident, setup, d, base, method, opts))
+            rows.append({**_protocol_row(ident, setup, d, base, method, opts), "direction": _direction(d)})
             for mvals, dm in d.groupby(METRIC_KEYS, sort=True):
-                mid = {**ident, **dict(zip(METRIC_KEYS, mvals))}
+                mid = {**ident, **dict(zip(METRIC_KEYS, mvals)), "direction": _direction(dm)}
                 db = base.merge(pd.DataFrame([dict(zip(METRIC_KEYS, mvals))]), on=METRIC_KEYS)
                 rows.extend(_metric_rows(mid, dm["value"].to_numpy(float), db["value"].to_numpy(float), opts))
     return rows
+
+
+def _direction(rows: pd.DataFrame) -> str:
+    hib = set(rows["higher_is_better"])
+    return "higher" if hib == {True} else "lower" if hib == {False} else "mixed"
 
 
 def _too_few(opts: Options, message: str) -> None:
@@ -339,10 +377,13 @@ def paired_tests(units: list[dict], tidy: pd.DataFrame, opts: Options = Options(
             base = g[g["method"] == opts.baseline]
             if base.empty:
                 continue
-            scores = {k: per_example_scores({"samples": rec}, gid["subtask"], gid["metric"], gid["filter"])
+            sign = 1.0 if bool(g["higher_is_better"].iloc[0]) else -1.0   # g's values are oriented too
+            scores = {k: {i: sign * v for i, v in
+                          per_example_scores({"samples": rec}, gid["subtask"], gid["metric"], gid["filter"]).items()}
                       for k, rec in records.items()}
             for method in sorted(m for m in g["method"].unique() if m != opts.baseline):
-                ident = {**gid, "method": method, "baseline": opts.baseline, "test": "paired_bootstrap"}
+                ident = {**gid, "method": method, "baseline": opts.baseline, "test": "paired_bootstrap",
+                         "direction": _direction(g)}
                 ms = [scores.get((method, s)) for s in sorted(g[g["method"] == method]["seed"])]
                 bs = [scores.get((opts.baseline, s)) for s in sorted(base["seed"])]
                 rows.append(_paired_row(ident, ms, bs, g, method, opts))
@@ -389,6 +430,17 @@ def significance_table(tidy: pd.DataFrame, opts: Options = Options(), units: lis
     out = out[OUT_COLUMNS].copy()
     for c in METRIC_KEYS:
         out[c] = out[c].astype(object).where(out[c].notna(), "")
+    # a lower-is-better metric was tested on −value: means and the random range back on its own scale
+    low = out["direction"] == "lower"
+    if low.any():
+        out.loc[low, ["method_mean", "baseline_mean"]] = -out.loc[low, ["method_mean", "baseline_mean"]].to_numpy(float)
+        lo_hi = out.loc[low, ["baseline_min", "baseline_max"]].to_numpy(float)
+        out.loc[low, "baseline_min"], out.loc[low, "baseline_max"] = -lo_hi[:, 1], -lo_hi[:, 0]
+        out.loc[low, "note"] = out.loc[low, "note"].fillna("").astype(str) + \
+            "; lower is better: tested on −value, effect and CI are improvements"
+    mixed = out["direction"] == "mixed"
+    out.loc[mixed, "note"] = out.loc[mixed, "note"].fillna("").astype(str) + \
+        "; lower-is-better metrics pooled as −value (means on that oriented scale)"
     out["baseline"] = opts.baseline
     out["correction"] = opts.correction
     family = SETUP_KEYS + ["test"] + METRIC_KEYS

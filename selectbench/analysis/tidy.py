@@ -8,7 +8,19 @@ import pandas as pd
 from ..io import read_json
 
 TIDY_COLUMNS = ["pool", "base_model", "preset", "method", "budget", "seed",
-                "task", "subtask", "metric", "filter", "value", "stderr", "n"]
+                "task", "subtask", "metric", "filter", "value", "stderr", "n", "higher_is_better"]
+
+
+def higher_is_better(record: dict, subtask: str, metric: str) -> bool:
+    """lm-eval's direction of `metric`: the JSON's `higher_is_better` block, else the task
+    config's `metric_list`, else True (lm-eval's own default for a metric it does not know)."""
+    hib = (record.get("higher_is_better") or {}).get(subtask, {})
+    if metric in hib and hib[metric] is not None:
+        return bool(hib[metric])
+    for m in ((record.get("configs") or {}).get(subtask, {}).get("metric_list") or []):
+        if m.get("metric") == metric and m.get("higher_is_better") is not None:
+            return bool(m["higher_is_better"])
+    return True
 
 
 def metric_rows(record: dict) -> list[dict]:
@@ -27,6 +39,7 @@ def metric_rows(record: dict) -> list[dict]:
                 "value": float(value),
                 "stderr": float(se) if isinstance(se, (int, float)) else float("nan"),
                 "n": n,
+                "higher_is_better": higher_is_better(record, subtask, name),
             })
     return rows
 
