@@ -429,7 +429,19 @@ def eval_params():
         "bootstrap_iters": e["bootstrap_iters"],
         "apply_chat_template": e["apply_chat_template"],
         "local_tasks": e.get("local_tasks"),
+        "include_path": e["include_path"],
     }
+
+
+def include_task_files():
+    """The YAML files under `evaluation.include_path` (inputs: an edited task reruns its jobs)."""
+    inc = config["evaluation"]["include_path"]
+    if not inc:
+        return []
+    root = Path(inc) if Path(inc).is_absolute() else Path(workflow.basedir) / inc
+    if not root.is_dir():
+        raise ValueError(f"evaluation.include_path: {root} is not a folder")
+    return sorted(str(p) for p in root.rglob("*") if p.is_file() and "yaml" in p.name)
 
 
 def winrate_spec(wildcards):

@@ -18,6 +18,7 @@ rule check_tasks:
     """Resolve every lm-eval task name early: scoring, fine-tuning and evaluation jobs wait for it."""
     input:
         tasks=local_tasks_input(),
+        task_files=include_task_files(),
     output:
         TASK_CHECK,
     log:
@@ -39,6 +40,7 @@ rule evaluate:
         checkpoint="results/checkpoints/{pool}/{base_model}/{preset}/{method}/b{budget}/s{seed}/model",
         base=lambda wc: model_input(wc.base_model),
         tasks=local_tasks_input(),
+        task_files=include_task_files(),
         checked=TASK_CHECK,
     output:
         expand(
@@ -71,6 +73,7 @@ use rule evaluate as evaluate_base with:
         checkpoint=[],
         base=lambda wc: model_input(wc.base_model),
         tasks=local_tasks_input(),
+        task_files=include_task_files(),
         checked=TASK_CHECK,
     output:
         expand("results/evals/base/{{base_model}}/{task}.json", task=TASKS),

@@ -5,12 +5,31 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def task_includes(evaluation: dict, tasks_dir, workflow_dir=".") -> tuple[list[str] | None, tuple]:
+    """(lm-eval include paths, names of the tasks they define): the generated local tasks
+    (`tasks_dir`) and `evaluation.include_path` (relative to `workflow_dir`)."""
+    from . import local_task_names
+
+    local = evaluation.get("local_tasks")
+    names = tuple(local_task_names(local["generator"])) if local else ()
+    paths = [str(Path(tasks_dir).resolve())] if local else []
+    inc = evaluation.get("include_path")
+    if inc:
+        from lm_eval.tasks import TaskManager
+
+        root = Path(inc) if Path(inc).is_absolute() else Path(workflow_dir) / inc
+        if not root.is_dir():
+            raise ValueError(f"evaluation.include_path: {root} is not a folder")
+        paths.append(str(root.resolve()))
+        names += tuple(TaskManager(include_path=str(root.resolve()), include_defaults=False).all_tasks)
+    return (paths or None), names
+
+
 def evaluate_checkpoint(checkpoint, base: dict, evaluation: dict, device: str, tasks_dir,
-                        outputs: list[str], threads: int = 1) -> dict:
+                        outputs: list[str], threads: int = 1, workflow_dir=".") -> dict:
     import torch
 
     from ..modeling import resolve_device
-    from . import local_task_names
     from .lmeval import evaluate, model_args_for
 
     torch.set_num_threads(threads)
@@ -21,23 +40,18 @@ def evaluate_checkpoint(checkpoint, base: dict, evaluation: dict, device: str, t
     missing = set(tasks) - set(by_name)
     if missing:
         raise ValueError(f"no output path for tasks {sorted(missing)}")
-    local = evaluation.get("local_tasks")
-    local_names = local_task_names(local["generator"]) if local else ()
-    include = str(Path(tasks_dir).resolve()) if local else None
+    include, local_names = task_includes(evaluation, tasks_dir, workflow_dir)
     args = model_args_for(checkpoint, base, dev, dtype, evaluation["batch_size"])
     return evaluate(args, tasks, by_name, include, bootstrap_iters=evaluation["bootstrap_iters"],
                     apply_chat_template=evaluation["apply_chat_template"], local_names=local_names)
 
 
-def check_configured_tasks(evaluation: dict, tasks_dir, out_path) -> dict:
+def check_configured_tasks(evaluation: dict, tasks_dir, out_path, workflow_dir=".") -> dict:
     """Resolve the configured lm-eval task names (local tasks from `tasks_dir`) and write a JSON record."""
     from ..io import atomic_write_json
-    from . import local_task_names
     from .lmeval import check_tasks
 
-    local = evaluation.get("local_tasks")
-    local_names = local_task_names(local["generator"]) if local else ()
-    include = str(Path(tasks_dir).resolve()) if local else None
+    include, local_names = task_includes(evaluation, tasks_dir, workflow_dir)
     record = {"tasks": check_tasks(evaluation["tasks"], include, local_names)}
     atomic_write_json(record, out_path)
     return record
