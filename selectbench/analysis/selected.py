@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from ..errors import DataError
 from ..io import atomic_path, atomic_write_text
+from ..pools.load import iter_batches
 
 CORE = ("id", "source", "messages", "origin")
 SEL_KEYS = ["pool", "method", "budget", "seed"]
@@ -50,7 +51,7 @@ def response_lengths(path, batch_rows: int = 65536) -> np.ndarray:
     pf = pq.ParquetFile(path)
     if "messages" not in pf.schema_arrow.names:
         raise DataError(path, None, "messages", "no such column")
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=["messages"]):
+    for batch in iter_batches(pf, batch_rows, ["messages"]):
         msgs = batch.column(0)
         flat = pc.list_flatten(msgs)
         parent = pc.list_parent_indices(msgs).to_numpy()

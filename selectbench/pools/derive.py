@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from ..errors import ConfigError, DataError
 from ..io import atomic_paths
+from .load import iter_batches
 from .stats import CORE_COLUMNS, StatsAccumulator
 
 BATCH_ROWS = 8192
@@ -104,7 +105,7 @@ def check_distinct_ids(parents: list[tuple[str, str]], name: str, batch_rows: in
     whose hash repeats are compared as strings."""
     hashes = []
     for _, path in parents:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=["id"]):
+        for batch in iter_batches(pq.ParquetFile(path), batch_rows, ["id"]):
             hashes.append(np.fromiter((hash(v) for v in batch.column(0).to_pylist()), dtype=np.int64))
     h = np.concatenate(hashes) if hashes else np.array([], dtype=np.int64)
     srt = np.sort(h)
@@ -114,7 +115,7 @@ def check_distinct_ids(parents: list[tuple[str, str]], name: str, batch_rows: in
         return
     seen: dict = {}
     for pname, path in parents:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=["id"]):
+        for batch in iter_batches(pq.ParquetFile(path), batch_rows, ["id"]):
             for v in batch.column(0).to_pylist():
                 if hash(v) in repeated:
                     if v in seen:
@@ -155,7 +156,7 @@ def derive_pool(parents: list[tuple[str, str]], spec: dict, rows: int, out_pool,
         with pq.ParquetWriter(temps[0], schema) as writer:
             for f, rows_k in zip(files, keep):
                 start = 0
-                for batch in f.iter_batches(batch_size=batch_rows):
+                for batch in iter_batches(f, batch_rows):
                     end = start + batch.num_rows
                     lo, hi = np.searchsorted(rows_k, [start, end])
                     if hi > lo:

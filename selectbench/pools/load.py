@@ -199,7 +199,7 @@ def read_json(path: Path) -> Iterator[tuple[int, object]]:
 def read_parquet(path: Path) -> Iterator[tuple[int, object]]:
     """Yield (1-based row index, row dict) of a Parquet file."""
     try:
-        batches = pq.ParquetFile(path).iter_batches(batch_size=8192)
+        batches = iter_batches(pq.ParquetFile(path), 8192)
         index = 0
         for batch in batches:   # one record batch of Python rows at a time
             for row in batch.to_pylist():
@@ -526,11 +526,24 @@ def read_pool_rows(path, ids, columns=None) -> pd.DataFrame:
     return _as_frame(table)
 
 
+def iter_batches(pf: "pq.ParquetFile", batch_rows: int, columns=None):
+    """`pf.iter_batches`, one row group at a time (batches of at most `batch_rows`).
+
+    A single `ParquetFile.iter_batches` over the whole file keeps Arrow buffers of the nested
+    `messages` column alive for as long as it runs (pyarrow 2x: measured ~460 B per row read,
+    2.6 GB over a 5.8M-row pool); a fresh iterator per row group frees them, so memory is
+    bounded by one row group (20,000 rows in a normalized pool).
+    """
+    cols = list(columns) if columns is not None else None
+    for i in range(pf.num_row_groups):
+        yield from pf.iter_batches(batch_size=batch_rows, row_groups=[i], columns=cols)
+
+
 def iter_pool(path, columns=("id", "messages"), chunk_rows: int = CHUNK_ROWS):
-    """Yield the pool in record batches of `chunk_rows` (Arrow), reading only `columns`."""
+    """Yield the pool in record batches of at most `chunk_rows` (Arrow), reading only `columns`."""
     pf = pq.ParquetFile(path)
     _check_pool_schema(path, pf.schema_arrow.names)
-    yield from pf.iter_batches(batch_size=chunk_rows, columns=list(columns))
+    yield from iter_batches(pf, chunk_rows, columns)
 
 
 def pool_num_rows(path) -> int:
