@@ -48,6 +48,7 @@ dag: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
+	$(BIN)/snakemake --lint --configfile config/demo.yaml
 	$(BIN)/snakefmt --check Snakefile rules
 
 # envs/selectbench.yaml pins exactly what requirements.lock pins (regenerate after locking)

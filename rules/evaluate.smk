@@ -17,7 +17,7 @@ rule make_local_tasks:
 rule check_tasks:
     """Resolve every lm-eval task name early: scoring, fine-tuning and evaluation jobs wait for it."""
     input:
-        tasks=local_tasks_input(),
+        tasks=local_tasks_input,
         task_files=include_task_files(),
     output:
         TASK_CHECK,
@@ -39,7 +39,7 @@ rule evaluate:
     input:
         checkpoint="results/checkpoints/{pool}/{base_model}/{preset}/{method}/b{budget}/s{seed}/model",
         base=lambda wc: model_input(wc.base_model),
-        tasks=local_tasks_input(),
+        tasks=local_tasks_input,
         task_files=include_task_files(),
         checked=TASK_CHECK,
     output:
@@ -72,7 +72,7 @@ use rule evaluate as evaluate_base with:
     input:
         checkpoint=[],
         base=lambda wc: model_input(wc.base_model),
-        tasks=local_tasks_input(),
+        tasks=local_tasks_input,
         task_files=include_task_files(),
         checked=TASK_CHECK,
     output:
