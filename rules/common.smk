@@ -435,12 +435,12 @@ def eval_params():
 
 def include_task_files():
     """The YAML files under `evaluation.include_path` (inputs: an edited task reruns its jobs)."""
+    from selectbench.evaluation.run import include_root
+
     inc = config["evaluation"]["include_path"]
     if not inc:
         return []
-    root = Path(inc) if Path(inc).is_absolute() else Path(workflow.basedir) / inc
-    if not root.is_dir():
-        raise ValueError(f"evaluation.include_path: {root} is not a folder")
+    root = include_root(inc, workflow.basedir)
     return sorted(str(p) for p in root.rglob("*") if p.is_file() and "yaml" in p.name)
 
 

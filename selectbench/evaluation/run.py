@@ -5,6 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def include_root(include_path: str, workflow_dir=".") -> Path:
+    """`evaluation.include_path` as a folder (relative paths from the workflow directory)."""
+    root = Path(include_path) if Path(include_path).is_absolute() else Path(workflow_dir) / include_path
+    if not root.is_dir():
+        raise ValueError(f"evaluation.include_path: {root} is not a folder")
+    return root
+
+
 def task_includes(evaluation: dict, tasks_dir, workflow_dir=".") -> tuple[list[str] | None, tuple]:
     """(lm-eval include paths, names of the tasks they define): the generated local tasks
     (`tasks_dir`) and `evaluation.include_path` (relative to `workflow_dir`)."""
@@ -17,9 +25,7 @@ def task_includes(evaluation: dict, tasks_dir, workflow_dir=".") -> tuple[list[s
     if inc:
         from lm_eval.tasks import TaskManager
 
-        root = Path(inc) if Path(inc).is_absolute() else Path(workflow_dir) / inc
-        if not root.is_dir():
-            raise ValueError(f"evaluation.include_path: {root} is not a folder")
+        root = include_root(inc, workflow_dir)
         paths.append(str(root.resolve()))
         names += tuple(TaskManager(include_path=str(root.resolve()), include_defaults=False).all_tasks)
     return (paths or None), names
