@@ -107,18 +107,13 @@ def _text_field(path, row_no, row: dict, key: str, required: bool = True) -> str
 
 
 def _rows_of(path: Path):
-    from ..pools.load import read_json, read_jsonl, read_parquet
+    from ..pools.load import read_file_rows
 
     if not path.is_file():
         raise DataError(path, None, None, "instruction file not found")
-    name = path.name.lower()
-    if name.endswith((".jsonl", ".jsonl.gz")):
-        return read_jsonl(path)
-    if name.endswith((".json", ".json.gz")):
-        return read_json(path)
-    if name.endswith(".parquet"):
-        return read_parquet(path)
-    raise DataError(path, None, None, "an instruction file is .jsonl, .json or .parquet (a normalized pool)")
+    if not path.name.lower().endswith((".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet")):
+        raise DataError(path, None, None, "an instruction file is .jsonl, .json or .parquet (a normalized pool)")
+    return read_file_rows(path)
 
 
 def parse_instructions(rows, where, set_name: str, id_field: str | None = "id",

@@ -229,12 +229,17 @@ def read_rows(src: Source) -> Iterator[tuple[int, object]]:
         return read_hub(src)
     if not src.path.is_file():
         raise DataError(src.path, None, None, "file not found")
-    name = src.path.name.lower()
+    return read_file_rows(src.path)
+
+
+def read_file_rows(path: Path) -> Iterator[tuple[int, object]]:
+    """(row number, raw row) of a local .jsonl / .json (optionally gzipped) or Parquet file."""
+    name = path.name.lower()
     if name.endswith((".jsonl", ".jsonl.gz")):
-        return read_jsonl(src.path)
+        return read_jsonl(path)
     if name.endswith((".json", ".json.gz")):
-        return read_json(src.path)
-    return read_parquet(src.path)
+        return read_json(path)
+    return read_parquet(path)
 
 
 # --------------------------------------------------------------------------- rows
