@@ -146,8 +146,9 @@ def _tokenize_chunk(tokenizer, conversations, with_ids: bool):
     return rendered, lengths, ids, chars
 
 
-def _loss_mask(rendered, lengths, chars) -> "np.ndarray":
-    """A token is a loss token when its (non-empty) start lies inside an assistant span.
+def _loss_mask(rendered, lengths, chars) -> tuple["np.ndarray", "np.ndarray"]:
+    """(loss mask, row of each token): a token is a loss token when its (non-empty) start lies
+    inside an assistant span.
 
     Every rendered text is placed at a global character offset, the assistant spans become
     sorted global intervals, and each token's start is looked up among them (binary search).
@@ -162,7 +163,7 @@ def _loss_mask(rendered, lengths, chars) -> "np.ndarray":
     k = np.searchsorted(span_start, start, side="right") - 1
     mask = (chars[:, 1] > chars[:, 0]) & (k >= 0)
     mask &= start < span_end[np.maximum(k, 0)] if span_end.size else False
-    return mask
+    return mask, row
 
 
 def encode_chunk(tokenizer, conversations, max_length: int | None = None) -> EncodedChunk:
@@ -174,11 +175,10 @@ def encode_chunk(tokenizer, conversations, max_length: int | None = None) -> Enc
     if len(conversations) == 0:
         return EncodedChunk(np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(1, np.int64))
     rendered, lengths, ids, chars = _tokenize_chunk(tokenizer, conversations, with_ids=True)
-    mask = _loss_mask(rendered, lengths, chars)
+    mask, row = _loss_mask(rendered, lengths, chars)
     offsets = np.zeros(len(rendered) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     if max_length is not None and (lengths > max_length).any():
-        row = np.repeat(np.arange(len(rendered)), lengths)
         keep = (np.arange(len(ids)) - offsets[row]) < max_length
         ids, mask = ids[keep], mask[keep]
         lengths = np.minimum(lengths, max_length)
@@ -192,8 +192,7 @@ def token_counts(tokenizer, conversations, max_length: int | None = None) -> tup
     if len(conversations) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     rendered, lengths, _, chars = _tokenize_chunk(tokenizer, conversations, with_ids=False)
-    mask = _loss_mask(rendered, lengths, chars)
-    row = np.repeat(np.arange(len(lengths)), lengths)
+    mask, row = _loss_mask(rendered, lengths, chars)
     if max_length is not None:
         first = np.cumsum(lengths) - lengths
         mask &= (np.arange(len(mask)) - first[row]) < max_length
