@@ -155,6 +155,8 @@ def pipeline(rows: int, work=None, report=None) -> list[dict]:
                         "rate": f"{rows / secs:,.0f} rows/s", "peak_mib": peak})
             if name == "normalize":
                 (tmp / "raw.jsonl").unlink()     # free the disk before the next stages
+        out.append({"what": "whole run (build, tokenizer training, every stage above)",
+                    "size": f"{rows:,} rows", "seconds": time.perf_counter() - t0})
         if report:
             report(out)
         return out
@@ -224,8 +226,8 @@ def main(argv=None) -> int:
                 f"{started}. Each stage is one child process; peak RSS is that process's maximum resident set "
                 "(kernel rusage via `os.wait4`, read by a small launcher process). Target: under 4 GiB (4,096 MiB) per job.", "",
                 *format_rows(rows)]
-        if len(rows) <= len(STAGES):
-            body += ["", f"(run in progress or stopped: {len(STAGES) + 1 - len(rows)} stage(s) not measured)"]
+        if len(rows) <= len(STAGES) + 1:
+            body += ["", f"(run in progress or stopped: {len(STAGES) + 2 - len(rows)} row(s) not measured)"]
         update_section(args.out, "bench-scale", body)
         print("\n".join(body), flush=True)
 
