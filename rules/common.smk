@@ -253,6 +253,33 @@ def score_models(wildcards):
     }
 
 
+def embedding_sources():
+    """(scorer, scorer_model) pairs whose score files must keep the `embedding` column: named
+    by a method's `embedding:` or a pre-experienced model build (the only readers of it).
+    """
+    out = {m.embedding for m in EXP.methods.values() if m.embedding}
+    for spec in config["models"].values():
+        build = spec.get("build", {})
+        emb = build.get("params", {}).get("embedding")
+        if build.get("generator") == "pre_experienced" and emb:
+            out.add((emb["scorer"], emb.get("scorer_model", NO_MODEL)))
+    return out
+
+
+EMBEDDING_SOURCES = embedding_sources()
+
+
+def keeps_embeddings(scorer, scorer_model):
+    """Whether this score file writes its [rows, d] `embedding` column (see embedding_sources)."""
+    from selectbench.scoring import SCORERS
+
+    return SCORERS.get(scorer).embeds and (scorer, scorer_model) in EMBEDDING_SOURCES
+
+
+def score_embeddings(wildcards):
+    return keeps_embeddings(wildcards.scorer, wildcards.scorer_model)
+
+
 def score_model_ref(wildcards):
     return (
         None
@@ -808,12 +835,14 @@ POOL_MEMORY = {
     "score_in_memory": (
         3072,
         20480,
-    ),  # alpagasus_api holds messages (and chats) of the pool
+    ),  # a scorer that does not stream holds the pool's messages (none built in)
 }
 
-# Embedding scorers (rds, embed) stream the pool too, but keep the [rows, d] float32 embedding
-# array, its Arrow copy while the score file is written, and one float32 similarity column per
-# query (also copied): 8 · d + 8 · EMBED_QUERY_COLUMNS + 256 bytes per row (ids, scores). d is
+# Embedding scorers (rds, embed) stream the pool too and keep one float32 similarity column per
+# query (also copied while the score file is written): 8 · EMBED_QUERY_COLUMNS + 256 bytes per
+# row (ids, scores). Where a method or a built model reads the score file's `embedding` column
+# (keeps_embeddings), they also keep the [rows, d] float32 embedding array and its Arrow copy:
+# 8 · d more bytes per row. d is
 # the scorer model's hidden size when its config.json is on disk at parse time (a local path or
 # the Hugging Face cache: `modeling.hidden_size_on_disk`), else EMBED_DIM_FALLBACK (Llama-2-7B's);
 # the query set is built by the workflow, so its size is budgeted, not read.
@@ -821,9 +850,11 @@ EMBED_DIM_FALLBACK = 4096
 EMBED_QUERY_COLUMNS = 512
 
 
-def embedding_bytes_per_row(scorer_model):
+def embedding_bytes_per_row(scorer_model, embeddings=True):
     from selectbench.modeling import hidden_size_on_disk
 
+    if not embeddings:  # similarities only: the [rows, d] array is never held
+        return 8 * EMBED_QUERY_COLUMNS + 256
     ref = model_ref(scorer_model) if scorer_model != NO_MODEL else None
     dim = ref and hidden_size_on_disk(ref["name_or_path"], ref["revision"])
     dim = dim or EMBED_DIM_FALLBACK
@@ -862,9 +893,15 @@ def score_mem_mb(wildcards):
 
     spec = SCORERS.get(wildcards.scorer)
     kind = "score_streaming" if spec.streams else "score_in_memory"
-    per_row = None
-    if spec.streams and spec.embeds:  # the embedding column is pool-sized by nature
-        per_row = embedding_bytes_per_row(wildcards.scorer_model)
+    per_row = POOL_MEMORY[kind][1]
+    if spec.streams and spec.embeds:  # query similarities, and embeddings where read
+        per_row = embedding_bytes_per_row(
+            wildcards.scorer_model,
+            keeps_embeddings(wildcards.scorer, wildcards.scorer_model),
+        )
+    per_row += (
+        spec.row_bytes or 0
+    )  # what the scorer keeps per row besides (e.g. judge replies)
     if hasattr(wildcards, "shard"):  # a shard job holds only its own rows
         start, stop = score_shard_ranges(wildcards.pool)[int(wildcards.shard)]
         return mem_mb_for(kind, stop - start, per_row)

@@ -27,6 +27,7 @@ rule score:
         scorer_params=score_params,
         model=score_model_ref,
         models=score_models,
+        embeddings=score_embeddings,
         device=config["compute"]["device"],
         code=score_code,
     script:
@@ -53,6 +54,7 @@ use rule score as score_shard with:
         scorer_params=score_params,
         model=score_model_ref,
         models=score_models,
+        embeddings=score_embeddings,
         device=config["compute"]["device"],
         rows=shard_rows,
         code=score_code,

@@ -197,6 +197,38 @@ def test_api_backend_errors_name_the_id(monkeypatch):
     assert alpagasus.chat_url("http://h:1/v1/chat/completions") == "http://h:1/v1/chat/completions"
 
 
+def test_api_backend_streams_the_pool_and_validates_before_paying(monkeypatch, tmp_path):
+    """A pool file read 2 rows at a time gives the table's scores; a row with no assistant turn
+    (here the last) fails before any request is sent."""
+    from selectbench.pools.load import write_pool
+    from selectbench.scoring.base import PoolFile
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    convs = CONVS + [[{"role": "user", "content": "Q3"}, {"role": "assistant", "content": "A3"}],
+                     [{"role": "user", "content": "Q4"}, {"role": "assistant", "content": "A4"}]]
+    df = pd.DataFrame({"id": [f"e{i}" for i in range(5)], "source": ["t"] * 5, "messages": convs,
+                       "origin": ["{}"] * 5})
+    write_pool(df, tmp_path / "pool.parquet", tmp_path / "stats.json")
+    spec = SCORERS.get("alpagasus_api")
+    assert spec.streams
+    replies = {"Q0": "4", "Q1": "2", "Q2": "5", "Q3": "1", "Q4": "3.5"}
+    with FakeJudge(replies) as judge:
+        ctx = ScoreContext(params=spec.resolved_params({"api_url": judge.url, "api_workers": 3, "api_key_env": ""}))
+        streamed = spec.fn(PoolFile(str(tmp_path / "pool.parquet"), chunk_rows=2), ctx)
+        table = spec.fn(pool_of(convs), ctx)
+    assert streamed["id"].tolist() == [f"e{i}" for i in range(5)]
+    assert streamed["score"].tolist() == table["score"].tolist() == [4.0, 2.0, 5.0, 1.0, 3.5]
+    assert streamed["judge_text"].tolist() == table["judge_text"].tolist()
+    assert streamed.attrs["cost"] == table.attrs["cost"]
+    df["messages"] = convs[:4] + [[{"role": "user", "content": "Q4"}]]
+    write_pool(df, tmp_path / "bad.parquet", tmp_path / "bad.json")
+    with FakeJudge(replies) as judge:
+        ctx = ScoreContext(params=spec.resolved_params({"api_url": judge.url, "api_key_env": ""}))
+        with pytest.raises(ScoreError, match="id 'e4': no assistant turn to rate"):
+            spec.fn(PoolFile(str(tmp_path / "bad.parquet"), chunk_rows=2), ctx)
+        assert judge.requests == []
+
+
 # ---------------------------------------------------------------------------- threshold_top
 
 def select(scores, budget, seed=0, **params):

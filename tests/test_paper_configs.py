@@ -67,14 +67,11 @@ def test_each_paper_runs_its_own_variant():
     assert "tulu_v2_mix" not in exp.selected_pools and "flan" in exp.selected_pools
 
 
-def test_declared_memory_follows_rows_and_shards(tmp_path):
-    """mem_mb from the pool's declared rows (normalize) and, for a score shard, the shard's rows:
-    a streaming scorer's shard of 262,144 rows asks 3,072 + 256 B × rows MiB (an in-memory one,
-    only alpagasus_api now, 20,480 B × rows), whatever the pool's size (POOL_MEMORY in
-    rules/common.smk)."""
+def declared_memory(config_name, tmp_path):
+    """(rule, wildcards) → mem_mb of `snakemake -n` on a paper config, with 1,000 MiB floors."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile",
-                          str(ROOT / "config" / "papers" / "sft_at_scale.yaml"), "--directory", str(tmp_path),
+                          str(ROOT / "config" / "papers" / config_name), "--directory", str(tmp_path),
                           "--snakefile", str(ROOT / "Snakefile"), "--config",
                           "compute={resources: {score: {mem_mb: 1000}, normalize: {mem_mb: 1000}}}"],
                          capture_output=True, text=True, cwd=ROOT, env=env)
@@ -85,6 +82,14 @@ def test_declared_memory_follows_rows_and_shards(tmp_path):
         mem = re.search(r"mem_mb=(\d+)", block)
         if wc and mem:
             jobs[(block.split(":", 1)[0], wc.group(1))] = int(mem.group(1))
+    return jobs
+
+
+def test_declared_memory_follows_rows_and_shards(tmp_path):
+    """mem_mb from the pool's declared rows (normalize) and, for a score shard, the shard's rows:
+    a streaming scorer's shard of 262,144 rows asks 3,072 + 256 B × rows MiB, whatever the pool's
+    size (POOL_MEMORY in rules/common.smk)."""
+    jobs = declared_memory("sft_at_scale.yaml", tmp_path)
     shard = 262144
     assert jobs[("score_shard", "pool=openhermes, scorer=selectit, scorer_model=llama3-8b, shard=0")] == \
         3072 + 256 * shard // 2**20
@@ -92,6 +97,20 @@ def test_declared_memory_follows_rows_and_shards(tmp_path):
         3072 + 256 * shard // 2**20
     # normalize: the whole pool's declared rows (1,001,551)
     assert jobs[("normalize_pool", "pool=openhermes")] == 1024 + -(-64 * 1001551 // 2**20)
+    # rds feeds k-means here (`embedding:`): its file keeps the [rows, d] embeddings (d = 4,096
+    # unless the model's config.json is on disk)
+    assert jobs[("score_gather", "pool=openhermes, scorer=rds, scorer_model=llama3-8b")] >= \
+        3072 + (8 * 4096 + 8 * 512 + 256) * 1001551 // 2**20
+
+
+def test_rds_plus_score_jobs_hold_similarities_not_embeddings(tmp_path):
+    """RDS+ selects on similarities only: its rds/embed score files over 5.8M rows keep no
+    embedding column, so their jobs declare (8 · 512 query columns + 256) B per row, not 8 · d more."""
+    jobs = declared_memory("rds_plus.yaml", tmp_path)
+    rows = 5_800_000
+    for scorer, model in (("rds", "llama2-7b"), ("embed", "gtr-t5-base")):
+        assert jobs[("score_gather", f"pool=tulu_unfiltered, scorer={scorer}, scorer_model={model}")] == \
+            3072 + -(-(8 * 512 + 256) * rows // 2**20)
 
 
 def test_chasing_random_runs_alpaca_eval_as_a_judged_win_rate():

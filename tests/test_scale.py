@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from selectbench.errors import ConfigError, DataError
+from selectbench.errors import ConfigError, DataError, SelectbenchError
 from selectbench.formatting import encode, encode_chunk, encode_many, token_counts
 from selectbench.pools import normalize_pool, read_pool, write_normalized_pool, write_pool
 
@@ -264,6 +264,9 @@ def test_load_embeddings_flat_read_equals_stack(tmp_path):
     got = load_embeddings(tmp_path / "e.parquet", pa.array(ids))
     assert got.dtype == np.float32 and np.array_equal(got, emb.astype(np.float32))
     assert np.array_equal(load_embeddings(tmp_path / "e.parquet", pd.DataFrame({"id": ids})), got)
+    pd.DataFrame({"id": ids, "score": 0.0}).to_parquet(tmp_path / "s.parquet")   # similarities only
+    with pytest.raises(SelectbenchError, match=r"s\.parquet: no `embedding` column.*method's `embedding:`"):
+        load_embeddings(tmp_path / "s.parquet", pa.array(ids))
 
 
 # --------------------------------------------------------------------------- bench --gpu (CPU-side pieces)

@@ -109,6 +109,32 @@ def test_rds_streams(tmp_path, big_pool, tiny_model_dir):
     assert np.stack(out["embedding"]).dtype == np.float32 and len(out) == N
 
 
+def check_similarities_without_embeddings(tmp_path, pool_dir, scorer, params, model, rows):
+    """embeddings=False: the same score file as embeddings=True without its `embedding` column
+    (whole and shard), and the provenance says which was written."""
+    args = dict(pool_path=pool_dir / "pool.parquet", stats_path=pool_dir / "stats.json", scorer=scorer,
+                params=params, model=model, device="cpu", threads=1)
+    for part in [None] + ([rows] if rows else []):
+        tag = "shard" if part else "whole"
+        kept = score_pool(**args, out_path=tmp_path / f"k{tag}.parquet", provenance_path=tmp_path / f"k{tag}.json",
+                          rows=part)
+        score_pool(**args, out_path=tmp_path / f"n{tag}.parquet", provenance_path=tmp_path / f"n{tag}.json",
+                   rows=part, embeddings=False)
+        assert "embedding" in kept.columns
+        assert pd.read_parquet(tmp_path / f"n{tag}.parquet").columns.tolist() == \
+            [c for c in kept.columns if c != "embedding"]
+        assert filecmp.cmp(tmp_path / f"n{tag}.parquet",
+                           as_file(kept.drop(columns="embedding"), tmp_path / f"e{tag}.parquet"), shallow=False)
+        assert json.loads((tmp_path / f"n{tag}.json").read_text())["embeddings"] is False
+        assert json.loads((tmp_path / f"k{tag}.json").read_text())["embeddings"] is True
+
+
+def test_rds_similarities_need_no_embedding_array(tmp_path, small_pool, tiny_model_dir):
+    d, q = small_pool
+    check_similarities_without_embeddings(tmp_path, d, "rds", {**FP32, "queries_file": str(q)},
+                                          {"name_or_path": tiny_model_dir}, None)
+
+
 def test_selectit_streams_one_pass_per_model(tmp_path, big_pool, tiny_model_dir):
     d, _ = big_pool
     m = {"name_or_path": tiny_model_dir}
@@ -177,6 +203,8 @@ def test_embed_streams_in_whole_encode_blocks(tmp_path, small_pool, monkeypatch)
     d, q = small_pool
     small_chunks(tmp_path, d, "embed", {"queries_file": str(q), "batch_size": 8},
                  {"name_or_path": str(gt.get_model_path())})
+    check_similarities_without_embeddings(tmp_path, d, "embed", {"queries_file": str(q), "batch_size": 8},
+                                          {"name_or_path": str(gt.get_model_path())}, (0, 64))
 
 
 def test_less_streams_one_pass_per_checkpoint(tmp_path, small_pool, tiny_model_dir):

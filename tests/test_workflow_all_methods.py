@@ -57,6 +57,19 @@ def test_every_method_selected_trained_and_evaluated(run):
         assert sel["n_selected"] == (240 if method == "full" else 30), method
 
 
+def test_score_files_keep_embeddings_only_where_read(run):
+    """embed/minilm feeds k-means and the DEITA filter (`embedding:`): its score file keeps the
+    embedding column; rds/tiny is read for its similarities only, so its file has none."""
+    wd, _ = run
+    import pyarrow.parquet as pq
+
+    for scorer, model, kept in (("embed", "minilm", True), ("rds", "tiny", False)):
+        path = wd / "results" / "scores" / "demo" / scorer / f"{model}.parquet"
+        assert ("embedding" in pq.read_schema(path).names) is kept, path
+        assert json.loads(path.with_suffix(".json").read_text())["embeddings"] is kept
+        assert "score" in pq.read_schema(path).names
+
+
 def test_judged_win_rate_reaches_the_reports_and_the_cost(run):
     wd, cfg = run
     tidy = pd.read_csv(wd / "results/reports/tidy.csv")

@@ -131,7 +131,7 @@ def _builder(tok, fmt: str, dimension: str, layout: str):
     raise ScoreError(f"alpagasus: prompt_format must be 'tulu' or 'chat_template' (got {fmt!r})")
 
 
-@scorer("alpagasus", needs_model=True, shard_align=LM_BLOCK, streams=True, params={
+@scorer("alpagasus", needs_model=True, shard_align=LM_BLOCK, streams=True, row_bytes=512, params={
     "mode": "expected", "dimension": "accuracy", "layout": "reference", "prompt_format": "tulu",
     "max_new_tokens": 16, "unparsed_score": None, "batch_size": 16, "max_length": 2048, "precision": "auto"})
 def alpagasus_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
@@ -222,39 +222,55 @@ def chat_completion(url: str, model: str, messages: list[dict], key: str | None,
     raise RuntimeError(last)
 
 
-@scorer("alpagasus_api", needs_model=False, params={
+@scorer("alpagasus_api", needs_model=False, streams=True, row_bytes=2048, params={
     "api_url": "", "api_model": "gpt-3.5-turbo", "api_key_env": "OPENAI_API_KEY", "dimension": "accuracy",
     "layout": "reference", "max_tokens": 64, "unparsed_score": None, "api_workers": 4, "api_timeout": 120,
     "api_retries": 3, "api_backoff_s": 2.0})
-def alpagasus_api_score(pool: pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
-    """AlpaGasus rating 0-5 by an OpenAI-compatible chat endpoint (the paper used ChatGPT)."""
+def alpagasus_api_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
+    """AlpaGasus rating 0-5 by an OpenAI-compatible chat endpoint (the paper used ChatGPT).
+
+    The pool is read twice in chunks of rows: once to build every judge chat (a row with no
+    assistant turn fails before any request is paid for), then chunk by chunk with `api_workers`
+    requests in flight. What grows with the pool is the ids, scores and judge replies.
+    """
     p = ctx.params
     if not p["api_url"]:
         raise ScoreError("alpagasus_api: set scoring.alpagasus_api.api_url (an OpenAI-compatible server)")
     url = chat_url(p["api_url"])
     key = os.environ.get(p["api_key_env"]) if p["api_key_env"] else None
-    ids = pool["id"].astype(str).tolist()
-    chats = []
-    for i, messages in zip(ids, pool["messages"]):
-        try:
-            chats.append(judge_messages(messages, p["dimension"], p["layout"]))
-        except ValueError:
-            raise ScoreError(f"id '{i}': no assistant turn to rate") from None
 
-    def ask(j):
+    def chats_of(chunk):
+        out = []
+        for i, messages in zip(chunk["id"], chunk["messages"]):
+            try:
+                out.append(judge_messages(messages, p["dimension"], p["layout"]))
+            except ValueError:
+                raise ScoreError(f"id '{i}': no assistant turn to rate") from None
+        return out
+
+    for chunk in pool_chunks(pool, ("id", "messages")):      # validate every row first
+        chats_of(chunk)
+
+    def ask(rid, chat):
         try:
-            return chat_completion(url, p["api_model"], chats[j], key, int(p["max_tokens"]),
+            return chat_completion(url, p["api_model"], chat, key, int(p["max_tokens"]),
                                    float(p["api_timeout"]), int(p["api_retries"]), float(p["api_backoff_s"]))
         except RuntimeError as e:
-            raise ScoreError(f"id '{ids[j]}': the judge endpoint {url} failed: {e}") from None
+            raise ScoreError(f"id '{rid}': the judge endpoint {url} failed: {e}") from None
 
+    scores, parsed_ok, texts, used = [], [], [], 0
     with ThreadPoolExecutor(max_workers=max(1, int(p["api_workers"]))) as ex:
-        replies = list(ex.map(ask, range(len(chats))))          # results in pool order
-    texts = [t for t, _ in replies]
-    parsed = [parse_rating(t, i, p["unparsed_score"]) for t, i in zip(texts, ids)]
-    out = pd.DataFrame({"id": ids, "score": np.array([v for v, _ in parsed], dtype=float),
-                        "parsed": [ok for _, ok in parsed], "judge_text": texts})
-    used = sum(int(u.get("total_tokens", 0) or 0) for _, u in replies)
+        for chunk in pool_chunks(pool, ("id", "messages")):
+            ids = [str(i) for i in chunk["id"]]
+            replies = list(ex.map(ask, ids, chats_of(chunk)))          # results in pool order
+            for (text, usage), rid in zip(replies, ids):
+                value, ok = parse_rating(text, rid, p["unparsed_score"])
+                scores.append(value)
+                parsed_ok.append(ok)
+                texts.append(text)
+                used += int(usage.get("total_tokens", 0) or 0)
+    out = pd.DataFrame({"id": pool_id_series(pool), "score": np.array(scores, dtype=float),
+                        "parsed": parsed_ok, "judge_text": texts})
     out.attrs["cost"] = {"tokens": used, "params": 0, "flops_estimate": 0.0, "api_calls": len(texts),
                          "api_model": p["api_model"]}
     return out

@@ -24,6 +24,9 @@ class ScoreContext:
     models: dict = field(default_factory=dict)
     # the pool rows [start, stop) this call scores (a shard of a sharded score job); None = all rows
     rows: tuple[int, int] | None = None
+    # an embedding scorer (`embeds`) writes its `embedding` column only when this is True; the
+    # workflow sets it only for score files that a method's `embedding:` or a built model reads
+    embeddings: bool = True
 
     @property
     def row_offset(self) -> int:
@@ -118,6 +121,9 @@ class ScorerSpec:
     # to an unsharded pass (the scorer batches rows in blocks of it); 1 = any row
     shard_align: int = 1
     streams: bool = False   # fn gets a PoolFile (reads the pool in chunks), not a DataFrame
+    # bytes per pool row a streaming job keeps beyond the ids and a few score columns (e.g. a
+    # judge's reply text); the workflow adds it to the declared mem_mb; None = nothing more
+    row_bytes: int | None = None
 
     def resolved_params(self, given: dict) -> dict:
         return {**self.params, **given}
@@ -127,20 +133,21 @@ SCORERS: Registry[ScorerSpec] = Registry("scorer")
 
 
 def scorer(name: str, *, needs_model: bool, params: dict | None = None, embeds: bool = False,
-           shardable: bool = True, shard_align: int = 1, streams: bool = False):
+           shardable: bool = True, shard_align: int = 1, streams: bool = False, row_bytes: int | None = None):
     """Register `fn(pool, ctx) -> DataFrame` as scorer `name`.
 
     `params`: allowed parameter → default. A parameter whose name ends in `_file`
     is a path the workflow declares as an input of the scoring job; one ending in
     `_model` (a name) or `_models` (a list of names) names models of the config,
     which reach the scorer as `ctx.models[name]` (ModelRef). `streams=True`: the
-    scorer receives a `PoolFile` and reads the pool chunk by chunk.
+    scorer receives a `PoolFile` and reads the pool chunk by chunk; `row_bytes`: what it keeps
+    per row beyond ids and scores (declared memory).
     """
 
     def deco(fn):
         SCORERS.register(name)(ScorerSpec(name, fn, needs_model, dict(params or {}),
                                           (fn.__doc__ or "").strip(), embeds, shardable, shard_align,
-                                          streams))
+                                          streams, row_bytes))
         return fn
 
     return deco

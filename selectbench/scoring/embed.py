@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..formatting import render
 from .base import PoolFile, ScoreContext, pool_chunks, pool_id_series, scorer
-from .queries import check_embeddings, queries_from_params, query_similarity_table
+from .queries import QuerySimilarity, check_embeddings, queries_from_params
 
 
 def embed_text(messages) -> str:
@@ -58,8 +58,9 @@ def embed_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFram
     """Max cosine similarity to each task's queries under a sentence-transformers encoder.
 
     The pool is read in chunks of 1,024 rows (four encode blocks of BLOCK rows each, so the
-    embeddings equal a whole-pool pass bit for bit); what grows with the pool is the [rows, d]
-    float32 embedding array (the `embedding` column) and the scores.
+    embeddings equal a whole-pool pass bit for bit); what grows with the pool is one float32
+    similarity per query and row, and, when `ctx.embeddings` (a method or a built model reads
+    them), the [rows, d] float32 embedding array (the `embedding` column).
     """
     p = ctx.params
     queries = queries_from_params(p, "embed")
@@ -68,23 +69,23 @@ def embed_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFram
         model.max_seq_length = int(p["max_length"])
     ids = pool_id_series(pool)
     bs = int(p["batch_size"])
-    emb, pos, tokens = None, 0, 0
+    q_texts = [embed_text(m) for _, m in queries]
+    q_emb = encode_texts(model, q_texts, bs, prompt=p["query_prefix"])
+    sim = QuerySimilarity(q_emb, [t for t, _ in queries])
+    tokens = _tokens(model, q_texts)
+    emb = np.empty((len(ids), q_emb.shape[1]), dtype=np.float32) if ctx.embeddings else None
+    pos = 0
     for chunk in pool_chunks(pool, ("id", "messages"), CHUNK):
         texts = [embed_text(m) for m in chunk["messages"]]
         part = np.concatenate([encode_texts(model, texts[i:i + BLOCK], bs) for i in range(0, len(texts), BLOCK)])
         check_embeddings(part, chunk["id"], "sentence embedding")
-        if emb is None:
-            emb = np.empty((len(ids), part.shape[1]), dtype=np.float32)
-        emb[pos:pos + len(part)] = part
+        sim.add(part, chunk["id"])
+        if emb is not None:
+            emb[pos:pos + len(part)] = part
         pos += len(part)
         tokens += _tokens(model, texts)
-    q_texts = [embed_text(m) for _, m in queries]
-    q_emb = encode_texts(model, q_texts, bs, prompt=p["query_prefix"])
-    if emb is None:                       # an empty pool (or shard)
-        emb = np.zeros((0, q_emb.shape[1]), dtype=np.float32)
-    out = query_similarity_table(ids, emb, q_emb, [t for t, _ in queries])
+    out = sim.table(ids, emb)
     n_params = sum(t.numel() for t in model.parameters())
-    tokens += _tokens(model, q_texts)
     out.attrs["cost"] = {"tokens": tokens, "params": n_params, "flops_estimate": 2 * n_params * tokens}
     return out
 

@@ -92,6 +92,53 @@ def check_embeddings(emb: np.ndarray, ids, what: str) -> None:
 SIM_BLOCK = 256
 
 
+class QuerySimilarity:
+    """The similarity table built chunk by chunk, so a scorer need not hold the pool's embeddings.
+
+    `add` takes the next rows' unit-norm embeddings and keeps only their query similarities
+    (4 bytes per query per row); `table` assembles `query_similarity_table`'s columns. Rows are
+    multiplied in blocks of `block` rows counted from each added chunk's first row, so chunks whose
+    sizes are multiples of `block` give the bits of one whole-pool call.
+    """
+
+    def __init__(self, query_emb: np.ndarray, tasks: list[str], block: int = SIM_BLOCK):
+        check_embeddings(query_emb, [f"query {j} (task {t})" for j, t in enumerate(tasks)], "embedding")
+        self.q = np.asarray(query_emb, dtype=np.float32)
+        self.tasks = list(tasks)
+        self.names = list(dict.fromkeys(self.tasks))
+        self.cols = {t: np.flatnonzero(np.asarray(self.tasks) == t) for t in self.names}
+        self.block = block
+        self.parts: list[np.ndarray] = []
+
+    def add(self, emb: np.ndarray, ids) -> None:
+        check_embeddings(emb, [str(i) for i in ids], "embedding")
+        out = np.empty((len(emb), len(self.tasks)), dtype=np.float32)
+        for s in range(0, len(emb), self.block):
+            out[s:s + self.block] = emb[s:s + self.block].astype(np.float32) @ self.q.T   # [rows, queries]
+        self.parts.append(out)
+
+    def table(self, ids, emb: np.ndarray | None = None) -> pd.DataFrame:
+        """id, score, sim__<task>, qsim__<task>__<j>, and `embedding` when `emb` is given."""
+        ids = [str(i) for i in ids]
+        per_query = (np.concatenate(self.parts) if self.parts
+                     else np.empty((0, len(self.tasks)), dtype=np.float32))
+        self.parts = []
+        if len(per_query) != len(ids):
+            raise ScoreError(f"similarities of {len(per_query)} rows for {len(ids)} ids")
+        sims = np.empty((len(ids), len(self.names)), dtype=np.float64)
+        for k, t in enumerate(self.names):
+            sims[:, k] = per_query[:, self.cols[t]].max(axis=1)
+        out = {"id": ids, "score": sims.max(axis=1)}
+        for k, t in enumerate(self.names):
+            out[SIM_PREFIX + t] = sims[:, k]
+        for t in self.names:
+            for j, col in enumerate(self.cols[t]):
+                out[query_column(t, j)] = per_query[:, col]
+        if emb is not None:
+            out["embedding"] = list(np.asarray(emb, dtype=np.float32))   # row views of `emb`, no copy
+        return pd.DataFrame(out)
+
+
 def query_similarity_table(ids, emb: np.ndarray, query_emb: np.ndarray, tasks: list[str],
                            chunk_rows: int = SIM_BLOCK) -> pd.DataFrame:
     """id, score (max over tasks), sim__<task> (max over the task's queries),
@@ -99,26 +146,6 @@ def query_similarity_table(ids, emb: np.ndarray, query_emb: np.ndarray, tasks: l
 
     `emb` [n, d] and `query_emb` [q, d] must be L2-normalized (cosine = dot product).
     """
-    ids = [str(i) for i in ids]
-    qids = [f"query {j} (task {t})" for j, t in enumerate(tasks)]
-    check_embeddings(emb, ids, "embedding")
-    check_embeddings(query_emb, qids, "embedding")
-    names = list(dict.fromkeys(tasks))
-    cols = {t: np.flatnonzero(np.asarray(tasks) == t) for t in names}
-    sims = np.empty((len(ids), len(names)), dtype=np.float64)
-    per_query = np.empty((len(ids), len(tasks)), dtype=np.float32)
-    q = query_emb.astype(np.float32)
-    for s in range(0, len(ids), chunk_rows):
-        block = emb[s:s + chunk_rows].astype(np.float32) @ q.T          # [rows, queries]
-        per_query[s:s + chunk_rows] = block
-        for k, t in enumerate(names):
-            sims[s:s + chunk_rows, k] = block[:, cols[t]].max(axis=1)
-    score = sims.max(axis=1)
-    out = {"id": ids, "score": score}
-    for k, t in enumerate(names):
-        out[SIM_PREFIX + t] = sims[:, k]
-    for t in names:
-        for j, col in enumerate(cols[t]):
-            out[query_column(t, j)] = per_query[:, col]
-    out["embedding"] = list(np.asarray(emb, dtype=np.float32))   # row views of `emb`, no copy
-    return pd.DataFrame(out)
+    sim = QuerySimilarity(query_emb, tasks, chunk_rows)
+    sim.add(emb, ids)
+    return sim.table(ids, emb)

@@ -23,7 +23,7 @@ from ..formatting import Encoded, encode_many
 from .lm import BLOCK as LM_BLOCK
 from .base import PoolFile, ScoreContext, pool_chunks, pool_id_series, scorer
 from .lm import forward_cost, length_buckets, pad_batch
-from .queries import check_embeddings, queries_from_params, query_similarity_table
+from .queries import QuerySimilarity, check_embeddings, queries_from_params
 
 
 def weighted_mean_pool(hidden, attention_mask):
@@ -74,7 +74,8 @@ def rds_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
 
     The pool is read and tokenized in chunks of `lm.BLOCK` rows (the length buckets never cross
     such a block, so the embeddings equal a whole-pool pass bit for bit); what grows with the
-    pool is the [rows, d] float32 embedding array (the `embedding` column) and the scores.
+    pool is one float32 similarity per query and row, and, when `ctx.embeddings` (a method or a
+    built model reads them), the [rows, d] float32 embedding array (the `embedding` column).
     """
     from ..modeling import load_causal_lm, load_tokenizer, resolve_dtype
 
@@ -84,21 +85,21 @@ def rds_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     model = load_causal_lm(ctx.model, ctx.device, resolve_dtype(p["precision"], ctx.device))
     ids = pool_id_series(pool)
     bs = int(p["batch_size"])
-    emb, pos, tokens = None, 0, 0
+    enc_q = encode_many(tok, [m for _, m in queries], p["max_length"])
+    q_emb = rds_embeddings(model, enc_q, tok.pad_token_id, bs, ctx.device)
+    sim = QuerySimilarity(q_emb, [t for t, _ in queries])
+    tokens = sum(len(e.input_ids) for e in enc_q)
+    emb = np.empty((len(ids), q_emb.shape[1]), dtype=np.float32) if ctx.embeddings else None
+    pos = 0
     for chunk in pool_chunks(pool, ("id", "messages"), LM_BLOCK):
         enc = encode_many(tok, chunk["messages"], p["max_length"])
         part = rds_embeddings(model, enc, tok.pad_token_id, bs, ctx.device)
         check_embeddings(part, chunk["id"], "RDS+ embedding")
-        if emb is None:
-            emb = np.empty((len(ids), part.shape[1]), dtype=np.float32)
-        emb[pos:pos + len(part)] = part
+        sim.add(part, chunk["id"])
+        if emb is not None:
+            emb[pos:pos + len(part)] = part
         pos += len(part)
         tokens += sum(len(e.input_ids) for e in enc)
-    enc_q = encode_many(tok, [m for _, m in queries], p["max_length"])
-    q_emb = rds_embeddings(model, enc_q, tok.pad_token_id, bs, ctx.device)
-    if emb is None:                       # an empty pool (or shard)
-        emb = np.zeros((0, q_emb.shape[1]), dtype=np.float32)
-    out = query_similarity_table(ids, emb, q_emb, [t for t, _ in queries])
-    tokens += sum(len(e.input_ids) for e in enc_q)
+    out = sim.table(ids, emb)
     out.attrs["cost"] = forward_cost(model, tokens)     # pool + query tokens
     return out

@@ -22,10 +22,12 @@ from .base import SCORERS, PoolFile, ScoreContext, check_scores
 
 def score_pool(pool_path, stats_path, scorer: str, params: dict, model: dict | None,
                device: str, threads: int, out_path, provenance_path, models: dict | None = None,
-               rows: tuple[int, int] | list | None = None) -> pd.DataFrame:
+               rows: tuple[int, int] | list | None = None, embeddings: bool = True) -> pd.DataFrame:
     """`models`: config model name → {name_or_path, revision} for *_model(s) parameters.
 
     `rows`: score only the pool rows [start, stop) (one shard); None = the whole pool.
+    `embeddings`: an embedding scorer (rds, embed) also writes its `embedding` column (d floats
+    per row); the workflow asks for it only where a method or a built model reads it.
     """
     from ..modeling import ModelRef, resolve_device
 
@@ -63,7 +65,7 @@ def score_pool(pool_path, stats_path, scorer: str, params: dict, model: dict | N
     t0 = time.time()
     refs = {k: ModelRef(**v) for k, v in (models or {}).items()}
     scores = spec.fn(pool, ScoreContext(params=params, model=ref, device=dev, threads=threads, models=refs,
-                                        rows=rows))
+                                        rows=rows, embeddings=bool(embeddings)))
     wall = time.time() - t0
     where = f"scorer '{scorer}' on {pool_path}" + (f" rows [{rows[0]}, {rows[1]})" if rows else "")
     check_scores(scores, expected_ids, where)
@@ -82,6 +84,8 @@ def score_pool(pool_path, stats_path, scorer: str, params: dict, model: dict | N
         "cost": cost,
         "versions": _versions(),
     }
+    if spec.embeds:
+        provenance["embeddings"] = bool(embeddings)
     if rows:
         provenance["shard_rows"] = list(rows)
     atomic_write_parquet(scores, out_path)
@@ -139,7 +143,7 @@ def merge_score_shards(shard_paths: list, shard_provenance_paths: list, pool_pat
             raise ScoreError(f"{path}: shard starts at row {start}, expected {expect} (shards must tile the pool)")
         if prov.get("pool_sha256") != stats["pool_sha256"]:
             raise ScoreError(f"{path}: scored another version of the pool than {stats_path} describes")
-        for key in ("scorer", "params", "model", "models"):
+        for key in ("scorer", "params", "model", "models", "embeddings"):
             if prov.get(key) != provs[0].get(key):
                 raise ScoreError(f"{path}: `{key}` differs from shard 0's ({shard_provenance_paths[0]})")
         expect = stop
@@ -152,6 +156,7 @@ def merge_score_shards(shard_paths: list, shard_provenance_paths: list, pool_pat
     first = provs[0]
     provenance = {
         **{k: first[k] for k in ("scorer", "params", "model", "models", "pool", "pool_sha256")},
+        **({"embeddings": first["embeddings"]} if "embeddings" in first else {}),
         "rows": len(scores),
         "device": first["device"],
         "wall_s": round(sum(p["wall_s"] for p in provs), 3),

@@ -114,6 +114,10 @@ def load_embeddings(path, ids):
         ids = pa.array(ids["id"].astype(str).tolist(), type=pa.string())
     if not same_ids(path, ids):
         raise SelectbenchError(f"{path}: ids are not those of the pool in pool order; rescore the pool")
+    if "embedding" not in pq.read_schema(path).names:
+        raise SelectbenchError(f"{path}: no `embedding` column; the workflow writes it only for score files that a "
+                               "method's `embedding:` (or a pre-experienced model build) names, so rescore with this "
+                               "method in the config")
     col = pq.read_table(path, columns=["embedding"]).column("embedding").combine_chunks()
     if len(col) == 0:
         return np.zeros((0, 0), dtype=np.float32)
