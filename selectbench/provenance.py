@@ -186,11 +186,18 @@ def _closure(modname: str, names: tuple | None, seen: set) -> None:
                         _closure(mod, tuple(sub) if sub else None, seen)
         return
     seen.add((modname, "__file__"))
-    for mod, sub in _imports(_parse(f), modname, is_pkg):
+    for mod, sub in _file_imports(f, modname, is_pkg):
         mf = _module_file(mod)
         if mf is None:
             continue
-        _closure(mod, tuple(sub) if sub is not None and mf.name == "__init__.py" else None, seen)
+        _closure(mod, sub if sub is not None and mf.name == "__init__.py" else None, seen)
+
+
+@lru_cache(maxsize=None)
+def _file_imports(f: Path, modname: str, is_pkg: bool) -> tuple:
+    """A module file's selectbench imports, walked once per workflow parse (rules ask for the
+    code of ~200 jobs' modules, which share most of their imports)."""
+    return tuple((mod, tuple(sub) if sub is not None else None) for mod, sub in _imports(_parse(f), modname, is_pkg))
 
 
 @lru_cache(maxsize=None)
