@@ -79,7 +79,7 @@ def embed_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFram
         texts = [embed_text(m) for m in chunk["messages"]]
         part = np.concatenate([encode_texts(model, texts[i:i + BLOCK], bs) for i in range(0, len(texts), BLOCK)])
         check_embeddings(part, chunk["id"], "sentence embedding")
-        sim.add(part, chunk["id"])
+        sim.add(part)
         if emb is not None:
             emb[pos:pos + len(part)] = part
         pos += len(part)

@@ -110,8 +110,8 @@ class QuerySimilarity:
         self.block = block
         self.parts: list[np.ndarray] = []
 
-    def add(self, emb: np.ndarray, ids) -> None:
-        check_embeddings(emb, [str(i) for i in ids], "embedding")
+    def add(self, emb: np.ndarray) -> None:
+        """The next rows' embeddings (finite: the scorers check each chunk with check_embeddings)."""
         out = np.empty((len(emb), len(self.tasks)), dtype=np.float32)
         for s in range(0, len(emb), self.block):
             out[s:s + self.block] = emb[s:s + self.block].astype(np.float32) @ self.q.T   # [rows, queries]
@@ -146,6 +146,7 @@ def query_similarity_table(ids, emb: np.ndarray, query_emb: np.ndarray, tasks: l
 
     `emb` [n, d] and `query_emb` [q, d] must be L2-normalized (cosine = dot product).
     """
+    check_embeddings(emb, [str(i) for i in ids], "embedding")
     sim = QuerySimilarity(query_emb, tasks, chunk_rows)
-    sim.add(emb, ids)
+    sim.add(emb)
     return sim.table(ids, emb)

@@ -95,7 +95,7 @@ def rds_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
         enc = encode_many(tok, chunk["messages"], p["max_length"])
         part = rds_embeddings(model, enc, tok.pad_token_id, bs, ctx.device)
         check_embeddings(part, chunk["id"], "RDS+ embedding")
-        sim.add(part, chunk["id"])
+        sim.add(part)
         if emb is not None:
             emb[pos:pos + len(part)] = part
         pos += len(part)
