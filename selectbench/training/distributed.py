@@ -112,8 +112,11 @@ def launch(spec_path, processes: int, threads: int, grace_s: float = 600.0) -> N
         failed_at = None
         while any(p.poll() is None for p in procs):
             if failed_at is None and any(p.returncode not in (None, 0) for p in procs):
-                failed_at = time.monotonic()           # one died: the others may hang in a collective
-                forward(signal.SIGTERM, None)
+                failed_at = time.monotonic()           # one stopped: the others may hang in a collective
+                if any(p.returncode not in (None, 0, INTERRUPTED_RC) for p in procs):
+                    forward(signal.SIGTERM, None)      # one died; a clean SIGTERM stop (75) reaches every
+                                                       # rank at the same step, so they are saving too
+                                                       # and are left to finish (grace_s, then killed)
             if failed_at is not None and time.monotonic() - failed_at > grace_s:
                 for p in procs:
                     if p.poll() is None:
