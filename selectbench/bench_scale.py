@@ -23,9 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 SHARED = Path(os.environ.get("SELECTBENCH_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "datasets" / "pools"
 T0 = SHARED / "t0-train-50k.jsonl.gz"
 BUDGET = 50_000
+# The `length` job's threads: every core this process may use, as a score job declaring that many
+# threads gets on a node (its tokenizer's threads follow the job's; modeling.use_threads).
+THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def build_scaled_pool(rows: int, out_path, src=T0) -> int:
@@ -67,7 +72,7 @@ def stage(name: str, work: str, rows: int) -> None:
         from .scoring.run import score_pool
 
         score_pool(work / "pool.parquet", work / "stats.json", "length", {},
-                   {"name_or_path": str(work / "tokenizer"), "revision": None}, "cpu", 1,
+                   {"name_or_path": str(work / "tokenizer"), "revision": None}, "cpu", THREADS,
                    work / "length.parquet", work / "length.json")
     elif name == "random":
         from .selection.run import select
@@ -105,7 +110,8 @@ def run_child(args: list[str], env=None) -> tuple[float, float]:
 
 
 def make_tokenizer(out_dir) -> None:
-    """A byte-level BPE (vocab 8,192) trained on 5,000 T0 rows, saved as a transformers tokenizer."""
+    """A byte-level BPE (vocab 8,192) trained on 5,000 T0 rows, saved as a transformers tokenizer
+    (the demo's kind, which makes every space its own token; the LM-scoring ratio of `make bench`)."""
     from .demo.tiny_model import train_tokenizer
 
     texts = []
@@ -120,10 +126,30 @@ def make_tokenizer(out_dir) -> None:
     train_tokenizer(texts, vocab_size=8192, out_dir=out_dir, model_max_length=1 << 20)
 
 
+def make_scorer_tokenizer(out_dir) -> None:
+    """The `length` stage's tokenizer: a byte-level BPE with the GPT-2 / Llama-3 pre-tokenizer and
+    Llama-2's vocabulary size (32,000), trained on every T0 row, saved as a transformers tokenizer.
+
+    Not the demo's kind (`make_tokenizer`): that one makes every space its own token (475 tokens
+    per T0 row against 278 for this pre-tokenizer at the same 8,192 vocabulary, 211 at 32,000),
+    which suits the demo's tiny models but would overstate what tokenizing a pool costs with a
+    real scorer model.
+    """
+    from .demo.tiny_model import train_tokenizer
+
+    texts = []
+    with gzip.open(T0, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                r = json.loads(line)
+                texts += [r["prompt"], r["completion"]]
+    train_tokenizer(texts, vocab_size=32_000, out_dir=out_dir, model_max_length=1 << 20, isolate_whitespace=False)
+
+
 STAGES = {
     "normalize": "normalize + write pool (one job)",
     "random": "`random` selection of {budget:,} (one job; reads the id and source columns)",
-    "length": "`length` scores (tokenize every row; one job)",
+    "length": f"`length` scores (tokenize every row; one job, {THREADS} threads)",
     "top_k": "`top_k` selection of {budget:,} by length (one job; reads ids + scores)",
 }
 
@@ -143,7 +169,7 @@ def pipeline(rows: int, work=None, report=None) -> list[dict]:
         build_scaled_pool(rows, tmp / "raw.jsonl")
         raw_s = time.perf_counter() - t0
         raw_gb = (tmp / "raw.jsonl").stat().st_size / 1e9
-        make_tokenizer(tmp / "tokenizer")
+        make_scorer_tokenizer(tmp / "tokenizer")
         out = [{"what": f"build a {rows:,}-row pool from perturbed T0 rows (JSONL, {raw_gb:.1f} GB)",
                 "size": f"{rows:,} rows", "seconds": raw_s}]
         for name, what in STAGES.items():
@@ -151,8 +177,13 @@ def pipeline(rows: int, work=None, report=None) -> list[dict]:
                 report(out)
             secs, peak = run_child([sys.executable, "-m", "selectbench.bench_scale", "--stage", name,
                                     "--work", str(tmp), "--rows", str(rows)], env)
+            rate = f"{rows / secs:,.0f} rows/s"
+            if name == "length":     # tokens, so that other tokenizers' costs can be estimated from it
+                tokens = int(pq.read_table(tmp / "length.parquet", columns=["total_tokens"])
+                             .column(0).to_numpy().sum())
+                rate += f", {tokens / secs:,.0f} tok/s ({tokens / rows:,.0f} tok/row)"
             out.append({"what": what.format(budget=min(BUDGET, rows)), "size": f"{rows:,} rows", "seconds": secs,
-                        "rate": f"{rows / secs:,.0f} rows/s", "peak_mib": peak})
+                        "rate": rate, "peak_mib": peak})
             if name == "normalize":
                 (tmp / "raw.jsonl").unlink()     # free the disk before the next stages
         out.append({"what": "whole run (build, tokenizer training, every stage above)",

@@ -26,23 +26,21 @@ def build_model(build: dict, out_dir, threads: int = 1, models: dict | None = No
     files (pre_experienced: pool parquet, embedding score file, base model).
     """
     if build["generator"] == "pre_experienced":
-        import torch
-
+        from .modeling import use_threads
         from .training.rounds import build_pre_experienced
 
-        torch.set_num_threads(threads)
+        use_threads(threads)
         p = build["params"]
         return build_pre_experienced(out_dir, pool_path=inputs[0], embeddings_path=inputs[1],
                                      base=models["base"], clusters=p["clusters"], per_cluster=p["per_cluster"],
                                      preset=p["preset"], seed=p["seed"], device=device, threads=threads,
                                      **{k: p[k] for k in PRE_EXPERIENCED_OPTIONAL if k in p})
     if build["generator"] == "tiny_llama":
-        import torch
-
         from .demo.data import make_pretrain_corpus
         from .demo.tiny_model import build_tiny_llama
+        from .modeling import use_threads
 
-        torch.set_num_threads(threads)
+        use_threads(threads)
         params = dict(build["params"])
         corpus = make_pretrain_corpus(params.pop("pretrain_docs"), params["seed"])
         metrics = build_tiny_llama(out_dir, corpus, threads=threads, **params)

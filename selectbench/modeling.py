@@ -28,6 +28,25 @@ class ModelRef:
         return self
 
 
+def use_threads(threads: int) -> None:
+    """Bound this job's CPU threads to its declared `threads`: torch's intra-op pool and the
+    Rust tokenizers' pool (rayon, which otherwise takes every core the process may use, so
+    score jobs run side by side by `snakemake --cores N` would oversubscribe the machine).
+
+    RAYON_NUM_THREADS is read when tokenizers first parallelises, so call this before the
+    first tokenizer call of the job. TOKENIZERS_PARALLELISM=false still turns it off.
+    """
+    import os
+
+    import torch
+
+    threads = int(threads)
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1 (got {threads})")
+    torch.set_num_threads(threads)
+    os.environ["RAYON_NUM_THREADS"] = str(threads)
+
+
 def resolve_device(device: str) -> str:
     """'auto' → 'cuda' when a GPU is visible, else 'cpu'. 'cuda' without a GPU is an error."""
     import torch

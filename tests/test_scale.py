@@ -137,6 +137,47 @@ def test_encode_chunk_equals_encode_on_real_rows(tiny_model_dir):
     assert response.tolist() == [e.n_response for e in ref]
 
 
+def test_token_counts_equal_encode_with_a_gpt2_style_pre_tokenizer(tmp_path, conversations):
+    """The bench's scorer tokenizer joins a space to the next word (offsets then start at the
+    space); the vectorized loss mask must still equal the per-row one."""
+    from selectbench.demo.tiny_model import train_tokenizer
+
+    texts = [m["content"] for c in conversations for m in c] + [m["content"] for c in t0_conversations(200) for m in c]
+    tok = train_tokenizer(texts, vocab_size=600, isolate_whitespace=False)
+    assert len(tok("a b c", add_special_tokens=False)["input_ids"]) < 5      # spaces are not their own tokens
+    convs = conversations * 2 + t0_conversations(40)
+    ref = [encode(tok, c) for c in convs]
+    total, response = token_counts(tok, convs)
+    assert total.tolist() == [len(e.input_ids) for e in ref]
+    assert response.tolist() == [e.n_response for e in ref] and min(response) > 0
+
+
+def test_use_threads_bounds_the_tokenizer_pool():
+    """A job's tokenizer runs on the job's threads: rayon's pool gets exactly that many workers
+    (without it, it takes every core the process may use)."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys\n"
+            "from selectbench.modeling import use_threads\n"
+            "from tokenizers import Tokenizer, models, pre_tokenizers\n"
+            "if sys.argv[1] != '-': use_threads(int(sys.argv[1]))\n"
+            "tok = Tokenizer(models.WordLevel({'a': 0, '[UNK]': 1}, unk_token='[UNK]'))\n"
+            "tok.pre_tokenizer = pre_tokenizers.Whitespace()\n"
+            "before = len(os.listdir('/proc/self/task'))\n"
+            "tok.encode_batch(['a b'] * 4000)\n"
+            "print(len(os.listdir('/proc/self/task')) - before)\n")
+    env = dict(__import__("os").environ, TOKENIZERS_PARALLELISM="true")
+    env.pop("RAYON_NUM_THREADS", None)
+
+    def new_threads(arg):
+        out = subprocess.run([sys.executable, "-c", code, arg], env=env, capture_output=True, text=True, check=True)
+        return int(out.stdout.split()[-1])
+
+    assert new_threads("5") == 5 and new_threads("1") == 1
+    assert new_threads("-") == len(__import__("os").sched_getaffinity(0))
+
+
 # --------------------------------------------------------------------------- LM passes
 
 

@@ -35,10 +35,10 @@ def evaluate_checkpoint(checkpoint, base: dict, evaluation: dict, device: str, t
                         outputs: list[str], threads: int = 1, workflow_dir=".") -> dict:
     import torch
 
-    from ..modeling import resolve_device
+    from ..modeling import resolve_device, use_threads
     from .lmeval import evaluate, model_args_for
 
-    torch.set_num_threads(threads)
+    use_threads(threads)
     dev = resolve_device(device)
     dtype = "bfloat16" if dev == "cuda" and torch.cuda.is_bf16_supported() else "float32"
     tasks = evaluation["tasks"]

@@ -290,11 +290,9 @@ def write_reference(set_name: str, spec: dict, instructions_path, model: dict | 
     if ref.get("field"):
         outputs, generator = [r["reference"] for r in rows], f"field:{ref['field']}"
     else:
-        import torch
+        from ..modeling import resolve_device, use_threads
 
-        from ..modeling import resolve_device
-
-        torch.set_num_threads(threads)
+        use_threads(threads)
         dev = resolve_device(device)
         lm, args = load_hflm(None, model, dev, spec["batch_size"])
         outputs = generate_outputs(lm.model, lm.tokenizer, rows, ref.get("prompt_format", spec["prompt_format"]),
@@ -553,10 +551,10 @@ def evaluate_winrate(checkpoint, base: dict, set_name: str, spec: dict, instruct
 
     import torch
 
-    from ..modeling import load_causal_lm, load_tokenizer, resolve_device, resolve_dtype, ModelRef
+    from ..modeling import load_causal_lm, load_tokenizer, resolve_device, resolve_dtype, use_threads, ModelRef
 
     t0 = time.time()
-    torch.set_num_threads(threads)
+    use_threads(threads)
     dev = resolve_device(device)
     task = task_name(set_name)
     rows = read_instructions(instructions_path)

@@ -29,7 +29,7 @@ def score_pool(pool_path, stats_path, scorer: str, params: dict, model: dict | N
     `embeddings`: an embedding scorer (rds, embed) also writes its `embedding` column (d floats
     per row); the workflow asks for it only where a method or a built model reads it.
     """
-    from ..modeling import ModelRef, resolve_device
+    from ..modeling import ModelRef, resolve_device, use_threads
 
     spec = SCORERS.get(scorer)
     params = spec.resolved_params(params)
@@ -59,9 +59,7 @@ def score_pool(pool_path, stats_path, scorer: str, params: dict, model: dict | N
     uses_torch = spec.needs_model or bool(models)
     dev = resolve_device(device) if uses_torch else "cpu"
     if uses_torch:
-        import torch
-
-        torch.set_num_threads(threads)
+        use_threads(threads)    # torch and the tokenizer's threads
     t0 = time.time()
     refs = {k: ModelRef(**v) for k, v in (models or {}).items()}
     scores = spec.fn(pool, ScoreContext(params=params, model=ref, device=dev, threads=threads, models=refs,

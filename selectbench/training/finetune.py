@@ -215,7 +215,7 @@ def train_examples(train: list[dict], base: dict, preset: Preset, seed: int, dev
     import torch
     from transformers import Trainer, TrainingArguments
 
-    from ..modeling import ModelRef, count_params, load_tokenizer, resolve_device, resolve_dtype
+    from ..modeling import ModelRef, count_params, load_tokenizer, resolve_device, resolve_dtype, use_threads
     from .distributed import split_batch, world
     from .flops import matmul_params, train_flops_per_token, utilisation
     from .resume import CheckpointPolicy, Interrupted, latest_complete, marker_of, resume_callback, sigterm_flag
@@ -225,7 +225,7 @@ def train_examples(train: list[dict], base: dict, preset: Preset, seed: int, dev
     rank, world_size = world()
     if world_size != processes:
         raise RuntimeError(f"expected {processes} processes, the launcher set WORLD_SIZE={world_size}")
-    torch.set_num_threads(threads)
+    use_threads(threads)
     ref = ModelRef(**base)
     dev = resolve_device(device)
     if dev == "cuda" and processes > 1:

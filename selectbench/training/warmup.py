@@ -92,14 +92,14 @@ def warmup(pool, ids: list[str], base: dict, preset: Preset, seed: int, device: 
 
     import torch
 
-    from ..modeling import ModelRef, count_params, load_tokenizer, resolve_device, resolve_dtype
+    from ..modeling import ModelRef, count_params, load_tokenizer, resolve_device, resolve_dtype, use_threads
     from .resume import PREFIX, CheckpointPolicy, Interrupted, latest_complete, mark_complete, sigterm_flag
 
     log = logging.getLogger("selectbench")
     if preset.peft != "lora":
         raise ValueError(f"the LESS warm-up trains LoRA adapters (preset peft is '{preset.peft}')")
     n_epochs = _epochs_of(preset, epochs)
-    torch.set_num_threads(threads)
+    use_threads(threads)
     ref = ModelRef(**base)
     dev = resolve_device(device)
     dtype = resolve_dtype(preset.precision, dev)
