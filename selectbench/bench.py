@@ -173,16 +173,32 @@ def bench_lm_ratio(n: int = 200, threads: int = 2, repeats: int = 3) -> list[dic
                                                          batch_tokens=8192), 1)
         new_times.append(secs)
     ref_s, new_s = min(ref_times), min(new_times)
+    # what each pass must compute (unpadded; the reference's head at every position, ours at the
+    # response positions) and this machine's fp32 matmul rate for the model's largest GEMM shape
+    cfg = model.config.to_dict()
+    lengths, responses = enc.lengths.tolist(), enc.n_response.tolist()
+    ref_flops = sum(llama_forward_flops(cfg, t) for t in lengths)
+    new_flops = sum(llama_forward_flops(cfg, t, r) for t, r in zip(lengths, responses))
+    x_g, w_g = torch.randn(8192, cfg["hidden_size"]), torch.randn(cfg["intermediate_size"], cfg["hidden_size"])
+    torch.nn.functional.linear(x_g, w_g)
+    gemm_s, _ = _timed(lambda: torch.nn.functional.linear(x_g, w_g), 10)
+    peak = 2 * x_g.shape[0] * x_g.shape[1] * w_g.shape[0] / gemm_s
+    achieved = lambda flops, secs: f"{flops / secs / 1e9:,.0f} GFLOP/s, {flops / secs / peak:.0%} of the matmul rate"  # noqa: E731
     diff = float(np.max(np.abs(new_nll - ref_nll) / np.maximum(1.0, np.abs(ref_nll))))
     size = (f"{n} real T0 rows, {tokens:,} tokens ({resp / tokens:.0%} response), {n_params / 1e6:.0f}M-param Llama, "
             f"{threads} threads; best of {repeats} interleaved runs")
     spread = lambda ts: f"runs {min(ts):.1f}–{max(ts):.1f} s"  # noqa: E731
     return [
+        {"what": f"fp32 matmul rate of this machine, the model's largest GEMM ({x_g.shape[0]}×{x_g.shape[1]} · "
+                 f"{x_g.shape[1]}×{w_g.shape[0]}), best of 10", "size": f"{threads} threads", "seconds": gemm_s,
+         "rate": f"{peak / 1e9:,.0f} GFLOP/s"},
         {"what": "LM scoring reference: one example at a time, full-vocabulary logits", "size": size,
-         "seconds": ref_s, "rate": f"{tokens / ref_s:,.0f} tok/s ({spread(ref_times)})"},
+         "seconds": ref_s, "rate": f"{tokens / ref_s:,.0f} tok/s ({spread(ref_times)}); "
+                                   f"{achieved(ref_flops, ref_s)}"},
         {"what": "LM scoring (`perplexity`): head at response positions only, length-sorted, 8,192-token batches",
          "size": size, "seconds": new_s,
-         "rate": f"{tokens / new_s:,.0f} tok/s ({spread(new_times)}); **{ref_s / new_s:.2f}×** the reference "
+         "rate": f"{tokens / new_s:,.0f} tok/s ({spread(new_times)}); {achieved(new_flops, new_s)}; "
+                 f"**{ref_s / new_s:.2f}×** the reference "
                  f"(best against best; {float(np.median(ref_times) / np.median(new_times)):.2f}× median against median); "
                  f"max rel. score diff {diff:.1e}"},
     ]
