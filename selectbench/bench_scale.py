@@ -109,21 +109,25 @@ def run_child(args: list[str], env=None) -> tuple[float, float]:
         return secs, int(Path(fh.name).read_text()) / 1024
 
 
+def t0_texts(limit: int | None = None) -> list[str]:
+    """Prompts and completions of the T0 rows, in file order (the first `limit` texts)."""
+    texts = []
+    with gzip.open(T0, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                r = json.loads(line)
+                texts += [r["prompt"], r["completion"]]
+                if limit is not None and len(texts) >= limit:
+                    break
+    return texts
+
+
 def make_tokenizer(out_dir) -> None:
     """A byte-level BPE (vocab 8,192) trained on 5,000 T0 rows, saved as a transformers tokenizer
     (the demo's kind, which makes every space its own token; the LM-scoring ratio of `make bench`)."""
     from .demo.tiny_model import train_tokenizer
 
-    texts = []
-    with gzip.open(T0, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            r = json.loads(line)
-            texts += [r["prompt"], r["completion"]]
-            if not line.strip():
-                continue
-            if len(texts) >= 10_000:
-                break
-    train_tokenizer(texts, vocab_size=8192, out_dir=out_dir, model_max_length=1 << 20)
+    train_tokenizer(t0_texts(10_000), vocab_size=8192, out_dir=out_dir, model_max_length=1 << 20)
 
 
 def make_scorer_tokenizer(out_dir) -> None:
@@ -137,13 +141,8 @@ def make_scorer_tokenizer(out_dir) -> None:
     """
     from .demo.tiny_model import train_tokenizer
 
-    texts = []
-    with gzip.open(T0, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                r = json.loads(line)
-                texts += [r["prompt"], r["completion"]]
-    train_tokenizer(texts, vocab_size=32_000, out_dir=out_dir, model_max_length=1 << 20, isolate_whitespace=False)
+    train_tokenizer(t0_texts(), vocab_size=32_000, out_dir=out_dir, model_max_length=1 << 20,
+                    isolate_whitespace=False)
 
 
 STAGES = {
