@@ -157,6 +157,7 @@ def test_token_counts_equal_encode_with_a_gpt2_style_pre_tokenizer(tmp_path, con
 def test_use_threads_bounds_the_tokenizer_pool():
     """A job's tokenizer runs on the job's threads: rayon's pool gets exactly that many workers
     (without it, it takes every core the process may use)."""
+    import os
     import subprocess
     import sys
 
@@ -169,7 +170,7 @@ def test_use_threads_bounds_the_tokenizer_pool():
             "before = len(os.listdir('/proc/self/task'))\n"
             "tok.encode_batch(['a b'] * 4000)\n"
             "print(len(os.listdir('/proc/self/task')) - before)\n")
-    env = dict(__import__("os").environ, TOKENIZERS_PARALLELISM="true")
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="true")
     env.pop("RAYON_NUM_THREADS", None)
 
     def new_threads(arg):
@@ -177,7 +178,7 @@ def test_use_threads_bounds_the_tokenizer_pool():
         return int(out.stdout.split()[-1])
 
     assert new_threads("5") == 5 and new_threads("1") == 1
-    assert new_threads("-") == len(__import__("os").sched_getaffinity(0))
+    assert new_threads("-") == len(os.sched_getaffinity(0))
 
 
 # --------------------------------------------------------------------------- LM passes
