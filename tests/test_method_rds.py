@@ -197,3 +197,51 @@ def test_single_task_round_robin_over_query_points_matches_reference():
             assert {int(g[1:]) for g in got} == ref_set
     # `max` is a different rule: top-k on the task's max over queries
     assert rr(table, 17, {"single_task": "max"}) != rr(table, 17)
+
+
+def reference_aggregated_max(task_scores, budget):
+    """`get_top_aggregated_influences.py --selection_method max`, transcribed: each task's rows
+    sorted by score descending; tasks take turns popping their best; a popped row that is already
+    saved adds nothing (the turn is used up). Returns the distinct picks in the order added."""
+    sorted_per_task = [sorted(enumerate(row), key=lambda x: x[1], reverse=True) for row in task_scores]
+    ordered, seen = [], set()
+    while len(ordered) < budget:
+        for rows in sorted_per_task:
+            inst, _ = rows.pop(0)
+            if inst not in seen:
+                seen.add(inst)
+                ordered.append(inst)
+    return ordered
+
+
+def test_multi_task_collision_turn_matches_reference_transcription():
+    rng = np.random.default_rng(11)
+    for trial in range(40):
+        n, t = int(rng.integers(20, 80)), int(rng.integers(2, 6))
+        sim = rng.normal(size=(t, n)).round(1)                  # rounded: ties and collisions
+        sim[:, int(rng.integers(n))] = 5.0                       # every task's favourite
+        table = pd.DataFrame({"id": [f"r{i}" for i in range(n)], "score": sim.max(axis=0),
+                              **{f"sim__t{j}": sim[j] for j in range(t)}})
+        for budget in (1, t, n // 2, n):
+            want = reference_aggregated_max(sim.tolist(), budget)[:budget]
+            assert rr(table, budget, {"collision": "turn"}) == [f"r{i}" for i in want]
+    with pytest.raises(SelectbenchError, match="collision must be one of next, turn"):
+        rr(table, 3, {"collision": "skip"})
+
+
+def test_round_robin_reads_less_per_task_columns():
+    """The `less` scorer writes score__<task>: per-task and multi-task selection read those columns."""
+    rng = np.random.default_rng(2)
+    n = 30
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    less = pd.DataFrame({"id": [f"r{i}" for i in range(n)], "score": np.maximum(a, b),
+                         "score__mmlu": a, "score__gsm8k": b})
+    order_a = [f"r{i}" for i in np.argsort(-a, kind="stable")]
+    assert rr(less, 7, {"tasks": ["mmlu"], "single_task": "max"}) == order_a[:7]
+    with pytest.raises(SelectbenchError, match="per-query columns"):
+        rr(less, 7, {"tasks": ["mmlu"]})
+    with pytest.raises(SelectbenchError, match="task 'bbh' has no column 'score__bbh'.*tasks there: mmlu, gsm8k"):
+        rr(less, 7, {"tasks": ["bbh"], "single_task": "max"})
+    multi = rr(less, 10, {"collision": "turn"})
+    assert multi == [f"r{i}" for i in reference_aggregated_max([a.tolist(), b.tolist()], 10)[:10]]
+    assert multi != rr(less.drop(columns=["score__mmlu", "score__gsm8k"]), 10)   # not top-k on the max

@@ -16,7 +16,18 @@ nothing. Selection stops at exactly `budget` (the reference overshoots by up to
 ranks by the task's max-over-queries similarity instead (then it equals `top_k`
 on `sim__<task>`).
 
-With no `sim__*` columns the `score` column is the single task, and the selection
+Task columns are `sim__<t>` (scorers `rds`, `embed`) or, where a score file has none,
+`score__<t>` (scorer `less`, one influence column per target task), so the same
+single- and multi-task rules apply to LESS.
+
+Several tasks (`collision`): `next` (the default) skips a row another task already
+took and takes the task's next best, so every turn adds a row. `turn` is the RDS+
+reference (`get_top_aggregated_influences.py`): each task pops its best remaining row,
+and a row another task already took *uses up* the turn (adds nothing). Both stop at
+exactly `budget` rows; the reference overshoots and then drops a set-ordered tail.
+Tasks go in score-file column order (the order of the query file's tasks).
+
+With no task columns the `score` column is the single task, and the selection
 equals `top_k`.
 """
 
@@ -29,16 +40,29 @@ from .base import SelectContext, selector
 
 SIM_PREFIX = "sim__"
 QSIM_PREFIX = "qsim__"
+LESS_PREFIX = "score__"          # the `less` scorer's per-task influence columns
+COLLISIONS = ("next", "turn")
+
+
+def task_prefix(scores) -> str:
+    """`sim__` where the score file has such columns, else `score__` where it has those (LESS)."""
+    names = [str(c) for c in scores.columns]
+    if any(c.startswith(SIM_PREFIX) for c in names):
+        return SIM_PREFIX
+    if any(c.startswith(LESS_PREFIX) for c in names):
+        return LESS_PREFIX
+    return SIM_PREFIX
 
 
 def task_columns(scores, tasks=None) -> list[str]:
-    cols = [c for c in scores.columns if str(c).startswith(SIM_PREFIX)]
+    pre = task_prefix(scores)
+    cols = [c for c in scores.columns if str(c).startswith(pre)]
     if tasks is not None:
         tasks = [tasks] if isinstance(tasks, str) else list(tasks)
-        have = {c[len(SIM_PREFIX):]: c for c in cols}
+        have = {c[len(pre):]: c for c in cols}
         missing = [t for t in tasks if t not in have]
         if missing:
-            raise SelectbenchError(f"round_robin: task '{missing[0]}' has no column '{SIM_PREFIX}{missing[0]}' "
+            raise SelectbenchError(f"round_robin: task '{missing[0]}' has no column '{pre}{missing[0]}' "
                                    f"in the score file; tasks there: {', '.join(have) or '(none)'}")
         return [have[t] for t in tasks]
     return cols or ["score"]
@@ -68,6 +92,8 @@ def round_robin_order(columns: list[np.ndarray], budget: int) -> list[int]:
 
 def query_columns(scores, task_column: str) -> list[str]:
     """The per-query columns `qsim__<task>__<j>` of a task column `sim__<task>`, in j order."""
+    if not task_column.startswith(SIM_PREFIX):
+        return []                                     # LESS keeps no per-query columns
     task = task_column[len(SIM_PREFIX):]
     pre = f"{QSIM_PREFIX}{task}__"
     found = {int(c[len(pre):]): c for c in scores.columns
@@ -121,21 +147,31 @@ def _finite(ctx, c) -> np.ndarray:
     return v
 
 
-@selector("round_robin", needs_scores=True, params={"tasks": None, "single_task": "queries"})
+@selector("round_robin", needs_scores=True,
+          params={"tasks": None, "single_task": "queries", "collision": "next"})
 def round_robin(ctx: SelectContext) -> list[str]:
-    """Tasks (`sim__<task>` columns, or `tasks:` a subset) take turns picking their best unselected
-    example; a single task round-robins over its query points (`single_task: queries`, the reference)."""
+    """Tasks (`sim__<task>` or LESS's `score__<task>` columns, or `tasks:` a subset) take turns
+    picking their best example (`collision: next` skips taken rows, `turn` is the RDS+ reference's
+    used-up turn); a single task round-robins over its query points (`single_task: queries`)."""
     cols = task_columns(ctx.scores, ctx.params.get("tasks"))
     mode = ctx.params.get("single_task", "queries")
     if mode not in ("queries", "max"):
         raise SelectbenchError(f"round_robin: single_task must be 'queries' or 'max' (got {mode!r})")
+    collision = ctx.params.get("collision", "next")
+    if collision not in COLLISIONS:
+        raise SelectbenchError(f"round_robin: collision must be one of {', '.join(COLLISIONS)} "
+                               f"(got {collision!r})")
     if len(cols) == 1 and cols[0] != "score" and mode == "queries":
         qcols = query_columns(ctx.scores, cols[0])
         if not qcols:
             raise SelectbenchError(
-                f"round_robin: no per-query columns '{QSIM_PREFIX}{cols[0][len(SIM_PREFIX):]}__<j>' in the "
-                "score file (rescore with this version, or set params.single_task: max)")
+                f"round_robin: no per-query columns for task column '{cols[0]}' in the score file "
+                "(rescore with this version, or set params.single_task: max; LESS keeps none)")
         idx = query_round_robin_order([_finite(ctx, c) for c in qcols], ctx.budget)
         return ctx.scores["id"].iloc[idx].astype(str).tolist()
-    idx = round_robin_order([_finite(ctx, c) for c in cols], ctx.budget)
+    columns = [_finite(ctx, c) for c in cols]
+    if collision == "turn" and len(columns) > 1:
+        idx = query_round_robin_order(columns, ctx.budget)   # same rule: a taken row uses up the turn
+    else:
+        idx = round_robin_order(columns, ctx.budget)
     return ctx.scores["id"].iloc[idx].astype(str).tolist()
