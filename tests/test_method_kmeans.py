@@ -114,3 +114,20 @@ def test_ifd_km_filter_matches_sft_at_scale_rule():
     flags = [bool(ifd[int(i[1:])] >= 1) for i in got]
     assert flags == sorted(flags)                                            # filtered rows come last
     assert select(x, ifd, budget, clusters=3, iters=50) != got              # without the filter: differs
+
+
+def test_ifd_km_demote_equal_false_keeps_ifd_exactly_one_as_the_reference():
+    """data_by_IFD.py sets IFD > 1 to 0: IFD == 1.0 keeps its value (demote_equal: false)."""
+    x, _ = blobs([9, 7, 8], seed=2)
+    rng = np.random.default_rng(5)
+    ifd = rng.uniform(0.3, 1.4, size=len(x)).round(3)
+    ifd[[0, 9, 17]] = 1.0                                                   # exactly 1 in every blob
+    budget = 12
+    labels, _ = kmeans(x, 3, 0, 50)
+    quota = proportional_quota(np.bincount(labels, minlength=3), budget)
+    ref = select(x, ifd, budget, clusters=3, iters=50, max_score=1.0, demote_equal=False)
+    assert sorted(int(i[1:]) for i in ref) == sft_at_scale_ifd_km(labels, ifd, quota)
+    assert {0, 9, 17} <= {int(i[1:]) for i in ref}                           # 1.0 is the best kept score
+    paper = select(x, ifd, budget, clusters=3, iters=50, max_score=1.0)
+    assert paper != ref                                                     # ≥ 1 demotes them too
+    assert [bool(ifd[int(i[1:])] >= 1) for i in paper] == sorted(bool(ifd[int(i[1:])] >= 1) for i in paper)

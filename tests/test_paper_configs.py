@@ -60,6 +60,7 @@ def test_each_paper_runs_its_own_variant():
     assert rds["ppl_mid"]["selector"] == "mid_percentile"
     sft = methods("sft_at_scale.yaml")
     assert sft["ifd_km"]["params"]["max_score"] == 1.0
+    assert sft["ifd_km"]["params"]["demote_equal"] is False              # data_by_IFD.py: IFD > 1 → 0
     assert sft["zip"]["params"].get("reference_code", True) is True
     assert {"token_length", "cross_entropy", "ifd", "selectit", "less", "zip", "diverse_evol", "full",
             "random"} <= set(sft)

@@ -11,9 +11,12 @@
 
 `max_score` (default null = off): rows with score ≥ max_score are demoted below
 every other row before ranking (they keep their cluster membership; within a
-cluster they come last, in pool order). With IFD this is SFT@scale's rule for
-its "IFD + K-means" runs (`data_by_IFD.py` sets IFD > 1 to 0, i.e. last), so
-`ifd_km` applies the same ≥ 1 filter as `ifd_top`; set it in the method params.
+cluster they come last, in pool order). `demote_equal: false` demotes only rows
+with score > max_score. With IFD this is SFT@scale's rule for its "IFD + K-means"
+runs: `data_by_IFD.py` sets IFD > 1 to 0 (i.e. last) and keeps IFD exactly 1.0,
+so `config/papers/sft_at_scale.yaml` sets `max_score: 1.0, demote_equal: false`.
+The default (`demote_equal: true`) is the Cherry paper's IFD ≥ 1 filter, the same
+as `ifd_top`.
 
 `kmeans(x, k, seed, iters)` is public: labels [n] int64 and centroids [k, d] float64.
 Distances are computed chunk by chunk (‖x‖² − 2x·c + ‖c‖²): memory O(chunk · k).
@@ -149,7 +152,8 @@ def proportional_quota(sizes, budget: int) -> np.ndarray:
 
 
 @selector("kmeans_top", needs_scores=True, needs_embeddings=True,
-          params={"clusters": 100, "iters": 300, "descending": True, "max_score": None})
+          params={"clusters": 100, "iters": 300, "descending": True, "max_score": None,
+                  "demote_equal": True})
 def kmeans_top(ctx: SelectContext) -> list[str]:
     """Best-scoring examples within each k-means cluster, in proportion to cluster size."""
     p = ctx.params
@@ -162,7 +166,8 @@ def kmeans_top(ctx: SelectContext) -> list[str]:
     quota = proportional_quota(np.bincount(labels, minlength=k), ctx.budget)
     key = -scores if p.get("descending", True) else scores
     if p.get("max_score") is not None:                      # demoted rows rank after all others
-        demoted = scores >= float(p["max_score"])
+        cut = float(p["max_score"])
+        demoted = scores >= cut if p.get("demote_equal", True) else scores > cut
         key = np.where(demoted, np.inf, key)
     order = np.argsort(key, kind="stable")                  # best first, ties in pool order
     grouped = order[np.argsort(labels[order], kind="stable")]  # by cluster, best first within each
