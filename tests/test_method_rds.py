@@ -245,3 +245,21 @@ def test_round_robin_reads_less_per_task_columns():
     multi = rr(less, 10, {"collision": "turn"})
     assert multi == [f"r{i}" for i in reference_aggregated_max([a.tolist(), b.tolist()], 10)[:10]]
     assert multi != rr(less.drop(columns=["score__mmlu", "score__gsm8k"]), 10)   # not top-k on the max
+
+
+def test_last_token_pooling_is_the_last_real_tokens_state(tiny_model_dir, conversations):
+    """`pooling: last_token` (DEITA's clm_embedder): padded batches equal one-at-a-time passes."""
+    from transformers import AutoModelForCausalLM
+
+    tok = load_tokenizer(ModelRef(tiny_model_dir))
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    enc = encode_many(tok, conversations)
+    got = rds_embeddings(model, enc, tok.pad_token_id, batch_size=3, device="cpu", pooling="last_token")
+    for e, row in zip(enc, got):
+        with torch.no_grad():
+            h = model(input_ids=torch.tensor([e.input_ids]), output_hidden_states=True).hidden_states[-1][0, -1]
+        assert np.abs(row - (h / h.norm()).numpy()).max() < 1e-5
+    mean = rds_embeddings(model, enc, tok.pad_token_id, batch_size=3, device="cpu")
+    assert np.abs(got - mean).max() > 1e-3
+    with pytest.raises(ScoreError, match="pooling must be one of weighted_mean, last_token"):
+        rds_embeddings(model, enc, tok.pad_token_id, batch_size=3, device="cpu", pooling="mean")

@@ -12,6 +12,9 @@ tokens::
 Padding never enters the pool: weights are zero on padded positions, so a padded
 batch gives the embeddings of one-at-a-time passes (the reference code's pooling
 ignores the mask and is exact only at batch size 1). See docs/methods/rds.md.
+
+`pooling: last_token` takes the last real token's last-layer hidden state instead:
+DEITA's embedder (`clm_embedder.py`), for `deita_filter`'s embedding.
 """
 
 from __future__ import annotations
@@ -41,8 +44,24 @@ def weighted_mean_pool(hidden, attention_mask):
     return torch.einsum("bld,bl->bd", hidden.to(torch.float32), w)
 
 
-def rds_embeddings(model, encoded: list[Encoded], pad_id: int, batch_size: int, device: str) -> np.ndarray:
+POOLINGS = ("weighted_mean", "last_token")
+
+
+def last_token_pool(hidden, attention_mask):
+    """The last real token's hidden state (right padding): float32 [B, d]."""
+    import torch
+
+    last = attention_mask.to(torch.long).sum(dim=1) - 1
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last].to(torch.float32)
+
+
+def rds_embeddings(model, encoded: list[Encoded], pad_id: int, batch_size: int, device: str,
+                   pooling: str = "weighted_mean") -> np.ndarray:
     """L2-normalized RDS+ embeddings [n, d] float32, in input order (length-bucketed batches)."""
+    if pooling not in POOLINGS:
+        from ..errors import ScoreError
+        raise ScoreError(f"rds: pooling must be one of {', '.join(POOLINGS)} (got {pooling!r})")
+    pool_fn = weighted_mean_pool if pooling == "weighted_mean" else last_token_pool
     import torch
     import torch.nn.functional as F
 
@@ -59,7 +78,7 @@ def rds_embeddings(model, encoded: list[Encoded], pad_id: int, batch_size: int, 
             ids, attn, _ = pad_batch([encoded[i] for i in idx], pad_id)
             ids, attn = ids.to(device), attn.to(device)
             hidden = last_hidden(ids, attn)
-            emb = F.normalize(weighted_mean_pool(hidden, attn), p=2, dim=-1)
+            emb = F.normalize(pool_fn(hidden, attn), p=2, dim=-1)
             emb = emb.cpu().numpy()
             if out is None:
                 out = np.empty((len(encoded), emb.shape[1]), dtype=np.float32)
@@ -68,7 +87,8 @@ def rds_embeddings(model, encoded: list[Encoded], pad_id: int, batch_size: int, 
 
 
 @scorer("rds", needs_model=True, shard_align=LM_BLOCK, embeds=True, streams=True,
-        params={"queries_file": None, "batch_size": 16, "max_length": 2048, "precision": "auto"})
+        params={"queries_file": None, "batch_size": 16, "max_length": 2048, "precision": "auto",
+                "pooling": "weighted_mean"})
 def rds_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     """RDS+: max cosine similarity to each task's queries (weighted-mean last hidden states).
 
@@ -86,14 +106,15 @@ def rds_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     ids = pool_id_series(pool)
     bs = int(p["batch_size"])
     enc_q = encode_many(tok, [m for _, m in queries], p["max_length"])
-    q_emb = rds_embeddings(model, enc_q, tok.pad_token_id, bs, ctx.device)
+    pooling = p.get("pooling", "weighted_mean")
+    q_emb = rds_embeddings(model, enc_q, tok.pad_token_id, bs, ctx.device, pooling)
     sim = QuerySimilarity(q_emb, [t for t, _ in queries])
     tokens = sum(len(e.input_ids) for e in enc_q)
     emb = np.empty((len(ids), q_emb.shape[1]), dtype=np.float32) if ctx.embeddings else None
     pos = 0
     for chunk in pool_chunks(pool, ("id", "messages"), LM_BLOCK):
         enc = encode_many(tok, chunk["messages"], p["max_length"])
-        part = rds_embeddings(model, enc, tok.pad_token_id, bs, ctx.device)
+        part = rds_embeddings(model, enc, tok.pad_token_id, bs, ctx.device, pooling)
         check_embeddings(part, chunk["id"], "RDS+ embedding")
         sim.add(part)
         if emb is not None:
