@@ -134,3 +134,42 @@ def test_selectit_model_level_combines_models_by_size(tiny_model_dir, conversati
     nb = count_params(small_model)
     assert np.allclose(both["score"], (na * a + nb * b) / (na + nb), atol=1e-12)
     assert np.allclose(both["sentence_small"], b) and np.allclose(both["sentence_scorer_model"], a)
+
+
+def test_sft_at_scale_variant_matches_its_reference_form(tiny_model_dir, conversations):
+    """`variant: sft_at_scale`: every turn pair in the prompt, 'Instruction: ' with a space, ends with
+    '\\nThe answer is: ', and the renormalised probabilities go through a second softmax."""
+    from transformers import AutoModelForCausalLM
+
+    from selectbench.scoring.selectit import label_probabilities, sft_at_scale_conversation
+
+    ref = ModelRef(tiny_model_dir)
+    tok = load_tokenizer(ref)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    third = conversations[2]                       # two user/assistant turns
+    text = sft_at_scale_conversation(third)
+    assert text == "\nInstruction: Say hi.\nResponse: hi\nInstruction: Again, twice.\nResponse: hi hi"
+    assert sft_at_scale_conversation(conversations[1]) == (        # the system turn is not rated
+        "\nInstruction: Name a fruit.\nResponse: An apple is a fruit that grows on trees.")
+    digits = [tok.convert_tokens_to_ids(str(d)) for d in range(1, 6)]
+    probs = []
+    for rp in PAPER_PROMPTS:
+        ids = torch.tensor([tok(rp + "\n" + text + "\nThe answer is: ")["input_ids"]])
+        with torch.no_grad():
+            full = torch.softmax(model(input_ids=ids).logits[0, -1].double(), -1)
+        q = full[digits].numpy()
+        e = np.exp(q / q.sum())                    # sentence_level.py: exp(p / Σp), then normalised
+        probs.append(e / e.sum())
+    want = sentence_level(token_level(np.array(probs)), 0.2)
+    out = run(ref, conversations, batch_size=4, variant="sft_at_scale")
+    assert out["score"].iloc[2] == pytest.approx(want, abs=1e-6)
+    assert out["score"].iloc[2] != pytest.approx(run(ref, conversations, batch_size=4)["score"].iloc[2], abs=1e-6)
+    lg = np.array([[0.0, 1.0, 2.0]])
+    assert np.allclose(label_probabilities(lg, "sft_at_scale"), softmax_np(softmax_np(lg)))
+    with pytest.raises(Exception, match="variant must be one of original, sft_at_scale"):
+        run(ref, conversations[:1], variant="sft")
+
+
+def softmax_np(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)

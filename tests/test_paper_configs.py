@@ -62,6 +62,8 @@ def test_each_paper_runs_its_own_variant():
     assert sft["ifd_km"]["params"]["max_score"] == 1.0
     assert sft["ifd_km"]["params"]["demote_equal"] is False              # data_by_IFD.py: IFD > 1 → 0
     assert rds["less_multi"]["params"]["collision"] == "turn"             # get_top_aggregated_influences.py
+    with open(ROOT / "config" / "papers" / "sft_at_scale.yaml") as fh:    # sentence_level.py's SelectIT
+        assert yaml.safe_load(fh)["scoring"]["selectit"]["variant"] == "sft_at_scale"
     for name in ("rds_plus.yaml", "sft_at_scale.yaml"):                   # both codes: s(A) after a header
         with open(ROOT / "config" / "papers" / name) as fh:
             assert yaml.safe_load(fh)["scoring"]["ifd"]["direct_context"] == "header"

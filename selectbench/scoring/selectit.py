@@ -12,6 +12,13 @@ read off (C = `max_score`, 5 in the paper):
 The reference code loops the token-level sum over K (the number of prompts)
 instead of C (the score classes); the two coincide for K = C = 5 and this
 implementation is correct for any K. See docs/methods/selectit.md.
+
+`variant: sft_at_scale` is the form of SFT@scale's `SelectIT/self_reflection/sentence_level.py`
+(xiatingyu/SFT-DataSelection-at-scale @ e783c5e) instead of the original repository's:
+every (user, assistant) turn pair is rated, as ``{prompt}\n`` + ``\nInstruction: {u}\nResponse: {a}``
+per pair + ``\nThe answer is: `` (`SFT_AT_SCALE_TEMPLATE`), and the renormalised score-token
+probabilities p go through a second softmax, p' = exp(p) / Σ exp(p), before the token level.
+`template` is not used by that variant.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from ..errors import ScoreError
 from .lm import BLOCK as LM_BLOCK
 from .base import PoolFile, ScoreContext, pool_chunks, pool_id_series, scorer
 from .rating import (add_costs, check_finite, digit_token_ids, fill_prompts, instruction_and_response,
-                     model_cost, next_token_logits, softmax)
+                     model_cost, next_token_logits, softmax, turn_pairs)
 
 # data/rating_prompt.txt of Blue-Raincoat/SelectIT, lines 1-5 (the reference runs k=5 with
 # `promote[idx]` for idx < k). Kept verbatim, including "zero to five" / "between 0 and 5"
@@ -45,6 +52,23 @@ PAPER_PROMPTS = [
 # The reference builds `promote[idx] + '\n' + 'Instruction:' + ins + '\n' + 'Response:' + res +
 # '\nThe answer is: \n'`, where promote[idx] comes from readlines() and still ends in '\n'.
 PAPER_TEMPLATE = "{prompt}\n\nInstruction:{instruction}\nResponse:{response}\nThe answer is: \n"
+
+# sentence_level.py of SFT@scale: promote[idx] (a readlines() line, so it ends in '\n'), then per
+# turn pair '\n' + 'Instruction: ' + user + '\n' + 'Response: ' + assistant, then '\nThe answer is: '.
+SFT_AT_SCALE_TEMPLATE = "{prompt}\n{conversation}\nThe answer is: "
+VARIANTS = ("original", "sft_at_scale")
+
+
+def sft_at_scale_conversation(messages) -> str:
+    """Every (user, assistant) pair as SFT@scale's rating prompt writes it (system turns ignored)."""
+    return "".join(f"\nInstruction: {u}\nResponse: {a}" for u, a in turn_pairs(messages))
+
+
+def label_probabilities(logits: np.ndarray, variant: str = "original") -> np.ndarray:
+    """Score-token logits [..., C] → the probabilities the token level reads: p renormalised over
+    the C classes (`original`), or SFT@scale's second softmax of that p (`sft_at_scale`)."""
+    p = softmax(logits)
+    return softmax(p) if variant == "sft_at_scale" else p
 
 
 def token_level(probs: np.ndarray) -> np.ndarray:
@@ -94,6 +118,7 @@ def _score_one_model(ref, pool, p, device):
     tok = load_tokenizer(ref)
     model = load_causal_lm(ref, device, resolve_dtype(p["precision"], device))
     template = p["template"]
+    variant = p.get("variant", "original")
     tok_ids = digit_token_ids(tok, [str(v) for v in range(1, c + 1)])
     token_parts, mass_parts, tokens = [], [], 0
     for chunk in pool_chunks(pool, ("id", "messages"), LM_BLOCK):
@@ -104,13 +129,21 @@ def _score_one_model(ref, pool, p, device):
                 instruction, response = instruction_and_response(messages)
             except ValueError:
                 raise ScoreError(f"id '{i}': no assistant turn to rate") from None
+            conversation = sft_at_scale_conversation(messages) if variant == "sft_at_scale" else None
             for rp in prompts:
-                rows.append({"prompt": rp, "instruction": instruction, "response": response})
+                if conversation is None:
+                    rows.append({"prompt": rp, "instruction": instruction, "response": response})
+                else:
+                    rows.append({"prompt": rp, "conversation": conversation})
                 row_ids.append(i)
-        enc, _ = fill_prompts(tok, lambda r: template.format(**r), rows, row_ids, p["max_length"])
+        if variant == "sft_at_scale":
+            enc, _ = fill_prompts(tok, lambda r: SFT_AT_SCALE_TEMPLATE.format(**r), rows, row_ids,
+                                  p["max_length"], cut=("conversation",))
+        else:
+            enc, _ = fill_prompts(tok, lambda r: template.format(**r), rows, row_ids, p["max_length"])
         logits, lognorm = next_token_logits(model, enc, tok_ids, tok.pad_token_id, int(p["batch_size"]), device)
         check_finite(logits, row_ids, "a score-token logit")
-        token_parts.append(token_level(softmax(logits).reshape(len(ids), k, c)))
+        token_parts.append(token_level(label_probabilities(logits, variant).reshape(len(ids), k, c)))
         mass_parts.append(np.exp(logits - lognorm[:, None]).sum(axis=1).reshape(len(ids), k))
         tokens += sum(len(e) for e in enc)
     n_params = count_params(model)
@@ -123,7 +156,7 @@ def _score_one_model(ref, pool, p, device):
 
 @scorer("selectit", needs_model=True, shard_align=LM_BLOCK, streams=True, params={
     "prompts": PAPER_PROMPTS, "template": PAPER_TEMPLATE, "alpha": 0.2, "max_score": 5,
-    "scorer_models": [], "batch_size": 16, "max_length": 2048, "precision": "auto"})
+    "scorer_models": [], "batch_size": 16, "max_length": 2048, "precision": "auto", "variant": "original"})
 def selectit_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataFrame:
     """SelectIT: token-, sentence- and model-level self-reflection scores (higher = better).
 
@@ -132,6 +165,8 @@ def selectit_score(pool: PoolFile | pd.DataFrame, ctx: ScoreContext) -> pd.DataF
     p = ctx.params
     if not p["prompts"]:
         raise ScoreError("selectit: give at least one rating prompt")
+    if p.get("variant", "original") not in VARIANTS:
+        raise ScoreError(f"selectit: variant must be one of {', '.join(VARIANTS)} (got {p['variant']!r})")
     if not 2 <= int(p["max_score"]) <= 9:
         raise ScoreError(f"selectit: max_score must be 2..9 (single-digit score tokens), got {p['max_score']}")
     ids = pool_id_series(pool)
