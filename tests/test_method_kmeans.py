@@ -35,7 +35,7 @@ def test_kmeans_recovers_blobs_is_a_lloyd_fixed_point_and_is_seeded():
     a, b, c = kmeans(y, 7, 3, 50), kmeans(y, 7, 3, 50), kmeans(y, 7, 4, 50)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     assert not np.array_equal(a[0], c[0])
-    lab0, _ = kmeans(y, 7, 3, iters=0)                     # k-means++ assignment only
+    lab0, _ = kmeans(y, 7, 3, iters=1)                     # one Lloyd step after k-means++
     assert len(np.unique(lab0)) == 7
 
 
@@ -131,3 +131,31 @@ def test_ifd_km_demote_equal_false_keeps_ifd_exactly_one_as_the_reference():
     paper = select(x, ifd, budget, clusters=3, iters=50, max_score=1.0)
     assert paper != ref                                                     # ≥ 1 demotes them too
     assert [bool(ifd[int(i[1:])] >= 1) for i in paper] == sorted(bool(ifd[int(i[1:])] >= 1) for i in paper)
+
+
+def test_kmeans_is_scikit_learns_with_the_references_settings_reachable():
+    """SFT@scale clusters with `KMeans(n_clusters, random_state=0)`: kmeans_seed: 0 gives its labels."""
+    from sklearn.cluster import KMeans
+
+    x, _ = blobs([40, 25, 35], seed=3)
+    ref = KMeans(n_clusters=3, random_state=0).fit(x.astype(np.float32)).labels_
+    labels, _ = kmeans(x, 3, seed=0)
+    assert np.array_equal(labels, ref)
+    scores = np.random.default_rng(0).uniform(size=len(x))
+    pinned = [select(x, scores, 20, seed=s, clusters=3, kmeans_seed=0) for s in (0, 1, 2)]
+    assert pinned[0] == pinned[1] == pinned[2]                 # the reference's one fixed clustering
+    with pytest.raises(SelectbenchError, match="engine must be one of sklearn, faiss"):
+        select(x, scores, 20, clusters=3, engine="torch")
+
+
+def test_kmeans_faiss_engine_agrees_on_clear_blobs_or_names_the_install():
+    x, truth = blobs([30, 20, 10])
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        with pytest.raises(SelectbenchError, match="pip install faiss-cpu"):
+            kmeans(x, 3, 0, engine="faiss")
+        return
+    for seed in range(5):                         # faiss seeds randomly: n_init runs, lowest inertia kept
+        labels, _ = kmeans(x, 3, seed, engine="faiss", n_init=8)
+        assert same_partition(labels, truth)

@@ -1,7 +1,8 @@
 """`kmeans_top`: the "km" variants of SFT@scale (Xia et al. 2024) — any score, made diverse.
 
-1. Euclidean k-means on the method's embeddings (`kmeans`: seeded k-means++
-   initialisation, then Lloyd iterations until the assignment no longer changes).
+1. Euclidean k-means on the method's embeddings (`kmeans`: scikit-learn's `KMeans`, as
+   SFT@scale's reference, or faiss for large pools: `engine: sklearn | faiss`; the k-means seed
+   is the selection seed unless `kmeans_seed` fixes it, e.g. 0 as the reference's `random_state`).
 2. Cluster c of size n_c gets the quota round(budget · n_c / n) by largest
    remainder (exact integers; remainder ties → lower cluster index), so the quotas
    sum to the budget exactly; a cluster that cannot fill its quota passes the rest
@@ -40,70 +41,19 @@ def _sq_norms(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sq_dist_to(x: np.ndarray, x_sq: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distance of every row of x to one point c (matrix-vector product)."""
-    d = x_sq - 2.0 * (x @ c.astype(x.dtype)).astype(np.float64) + float(c @ c)
-    return np.maximum(d, 0.0)
+ENGINES = ("sklearn", "faiss")
 
 
-def assign(x: np.ndarray, x_sq: np.ndarray, centroids: np.ndarray):
-    """Nearest centroid (ties → lower index) and its squared distance, chunk by chunk."""
-    c = centroids.astype(np.float64)
-    c_sq = np.einsum("ij,ij->i", c, c)
-    c32 = c.astype(x.dtype)
-    labels = np.empty(len(x), dtype=np.int64)
-    dist = np.empty(len(x), dtype=np.float64)
-    for s in range(0, len(x), CHUNK_ROWS):
-        block = x[s:s + CHUNK_ROWS]
-        d = x_sq[s:s + CHUNK_ROWS, None] - 2.0 * (block @ c32.T).astype(np.float64) + c_sq[None, :]
-        lab = d.argmin(axis=1)
-        labels[s:s + CHUNK_ROWS] = lab
-        dist[s:s + CHUNK_ROWS] = np.maximum(d[np.arange(len(lab)), lab], 0.0)
-    return labels, dist
+def kmeans(x: np.ndarray, k: int, seed: int, iters: int = 300, engine: str = "sklearn", n_init: int = 1):
+    """Euclidean k-means from a library. Returns (labels [n] int64, centroids [k, d] float64).
 
-
-def kmeans_pp_init(x: np.ndarray, x_sq: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k-means++ (Arthur & Vassilvitskii 2007): each next centre ∝ squared distance to the nearest chosen one."""
-    n = len(x)
-    idx = [int(rng.integers(n))]
-    d2 = _sq_dist_to(x, x_sq, x[idx[0]])
-    for _ in range(1, k):
-        total = d2.sum()
-        if total > 0:
-            cdf = np.cumsum(d2)
-            nxt = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
-            nxt = min(nxt, n - 1)
-        else:                              # every point coincides with a centre: any unused row
-            unused = np.setdiff1d(np.arange(n), idx)
-            nxt = int(unused[rng.integers(len(unused))])
-        idx.append(nxt)
-        d2 = np.minimum(d2, _sq_dist_to(x, x_sq, x[nxt]))
-    return x[idx].astype(np.float64)
-
-
-def _update(x: np.ndarray, labels: np.ndarray, dist: np.ndarray, k: int) -> np.ndarray:
-    """Cluster means (float64); an empty cluster moves to the farthest not-yet-used point."""
-    from scipy.sparse import csr_matrix
-
-    d = x.shape[1]
-    sums = np.zeros((k, d), dtype=np.float64)
-    for s in range(0, len(x), CHUNK_ROWS):
-        lab = labels[s:s + CHUNK_ROWS]
-        m = csr_matrix((np.ones(len(lab)), (lab, np.arange(len(lab)))), shape=(k, len(lab)))
-        sums += m @ x[s:s + CHUNK_ROWS].astype(np.float64)
-    counts = np.bincount(labels, minlength=k)
-    cent = sums / np.maximum(counts, 1)[:, None]
-    empty = np.flatnonzero(counts == 0)
-    if len(empty):
-        far = np.argsort(-dist, kind="stable")[: len(empty)]
-        cent[empty] = x[far].astype(np.float64)
-    return cent
-
-
-def kmeans(x: np.ndarray, k: int, seed: int, iters: int = 300):
-    """Euclidean k-means: seeded k-means++ init, Lloyd until the labels stop changing (≤ iters).
-
-    Deterministic for a seed. Returns (labels [n] int64, centroids [k, d] float64).
+    `sklearn` (default): scikit-learn's `KMeans` (k-means++ init, Lloyd, its default tolerance),
+    `random_state=seed`, `max_iter=iters`: SFT@scale's `KMeans(n_clusters, random_state=0)` is
+    `seed=0`. `faiss` (optional, `pip install faiss-cpu`): `faiss.Kmeans` with `seed`, `niter=iters`,
+    the usual engine for millions of high-dimensional rows; labels come from its index search.
+    `n_init` runs, the one of lowest inertia kept (sklearn's `n_init`, faiss's `nredo`): faiss seeds
+    with a random sample, not k-means++, so on small or unbalanced data it needs several.
+    Deterministic for a seed, an engine and a thread count.
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     n = len(x)
@@ -111,17 +61,30 @@ def kmeans(x: np.ndarray, k: int, seed: int, iters: int = 300):
         raise SelectbenchError(f"kmeans: need 1 <= k <= n rows (k={k}, n={n})")
     if not np.isfinite(x).all():
         raise SelectbenchError("kmeans: embeddings contain NaN or inf")
-    rng = np.random.default_rng(seed)
-    x_sq = _sq_norms(x)
-    cent = kmeans_pp_init(x, x_sq, k, rng)
-    labels, dist = assign(x, x_sq, cent)
-    for _ in range(int(iters)):
-        cent = _update(x, labels, dist, k)
-        new, dist = assign(x, x_sq, cent)
-        if np.array_equal(new, labels):
-            break
-        labels = new
-    return labels, cent
+    if int(iters) < 1 or int(n_init) < 1:
+        raise SelectbenchError(f"kmeans: iters and n_init must be >= 1 (got {iters}, {n_init})")
+    if engine == "sklearn":
+        import warnings
+
+        from sklearn.cluster import KMeans
+        from sklearn.exceptions import ConvergenceWarning
+
+        with warnings.catch_warnings():        # fewer distinct points than k: sklearn warns, result is valid
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            km = KMeans(n_clusters=int(k), random_state=int(seed), max_iter=int(iters),
+                        n_init=int(n_init)).fit(x)
+        return km.labels_.astype(np.int64), km.cluster_centers_.astype(np.float64)
+    if engine == "faiss":
+        try:
+            import faiss
+        except ImportError:
+            raise SelectbenchError("kmeans: engine 'faiss' needs the faiss package "
+                                   "(pip install faiss-cpu, or faiss-gpu on a GPU node)") from None
+        km = faiss.Kmeans(x.shape[1], int(k), niter=int(iters), seed=int(seed), nredo=int(n_init), verbose=False)
+        km.train(x)
+        _, lab = km.index.search(x, 1)
+        return lab[:, 0].astype(np.int64), np.asarray(km.centroids, dtype=np.float64)
+    raise SelectbenchError(f"kmeans: engine must be one of {', '.join(ENGINES)} (got {engine!r})")
 
 
 def proportional_quota(sizes, budget: int) -> np.ndarray:
@@ -153,7 +116,7 @@ def proportional_quota(sizes, budget: int) -> np.ndarray:
 
 @selector("kmeans_top", needs_scores=True, needs_embeddings=True,
           params={"clusters": 100, "iters": 300, "descending": True, "max_score": None,
-                  "demote_equal": True})
+                  "demote_equal": True, "engine": "sklearn", "kmeans_seed": None, "n_init": 1})
 def kmeans_top(ctx: SelectContext) -> list[str]:
     """Best-scoring examples within each k-means cluster, in proportion to cluster size."""
     p = ctx.params
@@ -162,7 +125,8 @@ def kmeans_top(ctx: SelectContext) -> list[str]:
     if x is None or len(x) != len(scores):
         raise SelectbenchError("kmeans_top: needs one embedding per pool row")
     k = min(int(p.get("clusters", 100)), len(x))
-    labels, _ = kmeans(x, k, ctx.seed, int(p.get("iters", 300)))
+    seed = ctx.seed if p.get("kmeans_seed") is None else int(p["kmeans_seed"])
+    labels, _ = kmeans(x, k, seed, int(p.get("iters", 300)), p.get("engine", "sklearn"), int(p.get("n_init", 1)))
     quota = proportional_quota(np.bincount(labels, minlength=k), ctx.budget)
     key = -scores if p.get("descending", True) else scores
     if p.get("max_score") is not None:                      # demoted rows rank after all others
