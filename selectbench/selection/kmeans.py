@@ -71,9 +71,9 @@ def kmeans(x: np.ndarray, k: int, seed: int, iters: int = 300, engine: str = "sk
 
         with warnings.catch_warnings():        # fewer distinct points than k: sklearn warns, result is valid
             warnings.simplefilter("ignore", ConvergenceWarning)
-            # copy_x=False: centre x in place and restore it, instead of holding a second [n, d] copy
+            # copy_x stays True: in place, sklearn's centre-and-restore changes the caller's last bits
             km = KMeans(n_clusters=int(k), random_state=int(seed), max_iter=int(iters),
-                        n_init=int(n_init), copy_x=False).fit(x)
+                        n_init=int(n_init)).fit(x)
         return km.labels_.astype(np.int64), km.cluster_centers_.astype(np.float64)
     if engine == "faiss":
         try:
