@@ -117,8 +117,11 @@ def _score_one_model(ref, pool, p, device):
     k, c = len(prompts), int(p["max_score"])
     tok = load_tokenizer(ref)
     model = load_causal_lm(ref, device, resolve_dtype(p["precision"], device))
-    template = p["template"]
     variant = p.get("variant", "original")
+    if variant == "sft_at_scale":
+        build, cut = SFT_AT_SCALE_TEMPLATE.format, ("conversation",)
+    else:
+        build, cut = p["template"].format, ("instruction", "response")
     tok_ids = digit_token_ids(tok, [str(v) for v in range(1, c + 1)])
     token_parts, mass_parts, tokens = [], [], 0
     for chunk in pool_chunks(pool, ("id", "messages"), LM_BLOCK):
@@ -129,18 +132,12 @@ def _score_one_model(ref, pool, p, device):
                 instruction, response = instruction_and_response(messages)
             except ValueError:
                 raise ScoreError(f"id '{i}': no assistant turn to rate") from None
-            conversation = sft_at_scale_conversation(messages) if variant == "sft_at_scale" else None
+            fields = ({"conversation": sft_at_scale_conversation(messages)} if variant == "sft_at_scale"
+                      else {"instruction": instruction, "response": response})
             for rp in prompts:
-                if conversation is None:
-                    rows.append({"prompt": rp, "instruction": instruction, "response": response})
-                else:
-                    rows.append({"prompt": rp, "conversation": conversation})
+                rows.append({"prompt": rp, **fields})
                 row_ids.append(i)
-        if variant == "sft_at_scale":
-            enc, _ = fill_prompts(tok, lambda r: SFT_AT_SCALE_TEMPLATE.format(**r), rows, row_ids,
-                                  p["max_length"], cut=("conversation",))
-        else:
-            enc, _ = fill_prompts(tok, lambda r: template.format(**r), rows, row_ids, p["max_length"])
+        enc, _ = fill_prompts(tok, lambda r: build(**r), rows, row_ids, p["max_length"], cut=cut)
         logits, lognorm = next_token_logits(model, enc, tok_ids, tok.pad_token_id, int(p["batch_size"]), device)
         check_finite(logits, row_ids, "a score-token logit")
         token_parts.append(token_level(label_probabilities(logits, variant).reshape(len(ids), k, c)))

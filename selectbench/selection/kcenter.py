@@ -19,9 +19,18 @@ import numpy as np
 
 from ..errors import SelectbenchError
 from .base import SelectContext, selector
-from .kmeans import CHUNK_ROWS, _sq_norms
 
+CHUNK_ROWS = 16384
 CHUNK_ELEMS = 1 << 24        # at most ~16M distances (128 MB) in flight when seeding from a large set
+
+
+def _sq_norms(x: np.ndarray) -> np.ndarray:
+    """‖x_i‖² in float64, chunk by chunk."""
+    out = np.empty(len(x), dtype=np.float64)
+    for s in range(0, len(x), CHUNK_ROWS):
+        b = x[s:s + CHUNK_ROWS].astype(np.float64)
+        out[s:s + CHUNK_ROWS] = np.einsum("ij,ij->i", b, b)
+    return out
 
 
 def _dist_to(x, x_sq, i: int) -> np.ndarray:

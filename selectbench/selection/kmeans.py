@@ -19,8 +19,8 @@ so `config/papers/sft_at_scale.yaml` sets `max_score: 1.0, demote_equal: false`.
 The default (`demote_equal: true`) is the Cherry paper's IFD ≥ 1 filter, the same
 as `ifd_top`.
 
-`kmeans(x, k, seed, iters)` is public: labels [n] int64 and centroids [k, d] float64.
-Distances are computed chunk by chunk (‖x‖² − 2x·c + ‖c‖²): memory O(chunk · k).
+`kmeans(x, k, seed, iters, engine, n_init)` is public: labels [n] int64 and centroids [k, d]
+float64. scikit-learn holds about three times the float32 embeddings during a fit (docs/methods/km.md).
 """
 
 from __future__ import annotations
@@ -29,17 +29,6 @@ import numpy as np
 
 from ..errors import SelectbenchError
 from .base import SelectContext, selector
-
-CHUNK_ROWS = 16384
-
-
-def _sq_norms(x: np.ndarray) -> np.ndarray:
-    out = np.empty(len(x), dtype=np.float64)
-    for s in range(0, len(x), CHUNK_ROWS):
-        b = x[s:s + CHUNK_ROWS].astype(np.float64)
-        out[s:s + CHUNK_ROWS] = np.einsum("ij,ij->i", b, b)
-    return out
-
 
 ENGINES = ("sklearn", "faiss")
 
