@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,33 @@ def apply_defaults(obj: Any, schema: dict | None = None, defs: dict | None = Non
     return obj
 
 
+def canonical(value: Any) -> Any:
+    """`value` in the one form a rule's params take, whatever way the config was written.
+
+    Snakemake decides a rerun by comparing the `repr` of each param with the one it recorded,
+    so a mapping's key order, an OrderedDict (Snakemake reads a JSON config into those), a
+    tuple for a list, or `3.0` for `3` would rerun jobs whose inputs are the same. Mappings
+    become plain dicts with sorted keys, tuples lists, and a whole-number float an int. List
+    order is kept: it carries meaning (budgets, task lists, sources). The values are copies,
+    so YAML anchors no longer share one object.
+    """
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value, key=lambda k: (type(k).__name__, str(k)))}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def canonicalize_config(config: dict) -> dict:
+    """Replace `config`'s contents, in place, by their canonical form (see `canonical`)."""
+    canon = canonical(config)
+    config.clear()
+    config.update(canon)
+    return config
+
+
 @dataclass(frozen=True)
 class Method:
     name: str
@@ -234,11 +262,25 @@ def _check_keys(obj: Any, schema: dict, defs: dict, where: str) -> None:
             _check_keys(value, extra, defs, f"{where}.{key}" if where else key)
 
 
+_YAML11_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+")
+
+
+def _number_hint(error) -> str:
+    """Why a number came out a string: YAML 1.1 (PyYAML, Snakemake) reads `1e-2` as text."""
+    value = error.instance
+    if error.validator == "type" and isinstance(value, str) and _YAML11_FLOAT.fullmatch(value.strip()):
+        mantissa, exp = re.split("[eE]", value.strip())
+        fixed = f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exp}"
+        return f" (YAML reads an exponent without a decimal point as text: write {fixed})"
+    return ""
+
+
 def _schema_errors(config: dict, schema: dict) -> None:
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"  {'.'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}" for e in errors[:10]]
+        lines = [f"  {'.'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}{_number_hint(e)}"
+                 for e in errors[:10]]
         raise ConfigError("config does not match schemas/config.schema.yaml:\n" + "\n".join(lines))
 
 
@@ -358,6 +400,9 @@ def check_config(config: dict) -> Experiment:
     _schema_errors(config, schema)
     apply_defaults(config, schema, schema.get("$defs", {}))
     _schema_errors(config, schema)  # the defaults themselves must validate
+    # from here on every mapping is key-sorted: no job, list or param depends on how the
+    # config was written (key order, JSON or YAML, 3 or 3.0)
+    canonicalize_config(config)
 
     models = config["models"]
     for name, m in models.items():

@@ -120,3 +120,36 @@ def test_units_enumerate_every_method_budget_seed(demo_cfg):
     assert len(units) == (n_budgeted * len(exp.budgets) + 1) * len(exp.seeds)
     assert ("demo", "full", "all", 0) in units
     assert len(exp.finetune_units()) == len(units)
+
+
+def test_canonical_form_ignores_how_a_config_is_written(demo_cfg):
+    """Issue 21 §1: key order, OrderedDict (a JSON config), tuples, 3.0 for 3 and YAML anchors give
+    the same config, key-sorted at every depth; list order is kept (it means something)."""
+    import collections
+
+    from selectbench.config import canonical
+
+    def rev(o):
+        if isinstance(o, dict):
+            return collections.OrderedDict((k, rev(o[k])) for k in reversed(list(o)))
+        return [rev(v) for v in o] if isinstance(o, list) else o
+
+    a, b = copy.deepcopy(demo_cfg), rev(copy.deepcopy(demo_cfg))
+    b["finetune"]["presets"]["lora"]["epochs"] = 3.0
+    check_config(a)
+    check_config(b)
+    assert repr(a) == repr(dict(b)) and type(b["finetune"]) is dict   # the top level is changed in place
+    assert list(a) == sorted(a) and list(a["methods"]) == sorted(a["methods"])
+    assert a["budgets"] == demo_cfg["budgets"] and a["seeds"] == [0, 1]
+    assert canonical({"b": [3, 1.0, 0.5], "a": (2.0,)}) == {"a": [2], "b": [3, 1, 0.5]}
+    assert repr(canonical({"b": 1, "a": 2})) == "{'a': 2, 'b': 1}"
+    shared = [1]
+    c = canonical({"x": shared, "y": shared})
+    assert c["x"] is not c["y"]
+
+
+def test_an_exponent_without_a_point_says_how_to_write_it(demo_cfg):
+    cfg = copy.deepcopy(demo_cfg)
+    cfg["finetune"]["presets"]["lora"]["learning_rate"] = "2e-5"   # what PyYAML makes of `2e-5`
+    bad(cfg, r"learning_rate: '2e-5' is not of type 'number' \(YAML reads an exponent without a decimal "
+             r"point as text: write 2.0e-5\)")

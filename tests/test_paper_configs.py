@@ -126,3 +126,36 @@ def test_chasing_random_runs_alpaca_eval_as_a_judged_win_rate():
     assert wr["instructions"]["hub"] == "tatsu-lab/alpaca_eval" and wr["instructions"]["id_field"] is None
     assert wr["reference"] == {"field": "output"} and wr["judge"]["api_url"].startswith("https://")
     assert "model" not in wr["judge"]
+
+
+def reversed_keys(obj):
+    """`obj` with every mapping's keys in reverse order (lists keep theirs)."""
+    if isinstance(obj, dict):
+        return {k: reversed_keys(obj[k]) for k in reversed(list(obj))}
+    if isinstance(obj, list):
+        return [reversed_keys(v) for v in obj]
+    return obj
+
+
+def test_how_a_paper_config_is_written_changes_no_job_or_param(tmp_path):
+    """Issue 21 §1: the same rds_plus study written with every mapping reversed, sorted by a YAML
+    dumper, or as JSON (which Snakemake reads into OrderedDicts) plans the same jobs with the same
+    params, compared as Snakemake compares them for a rerun."""
+    import json
+
+    cfg = yaml.safe_load((ROOT / "config" / "papers" / "rds_plus.yaml").read_text())
+    variants = {"reversed.yaml": yaml.safe_dump(reversed_keys(cfg), sort_keys=False),
+                "sorted.yaml": yaml.safe_dump(cfg), "as.json": json.dumps(cfg, indent=1)}
+    plans = {}
+    for name, text in {"given.yaml": (ROOT / "config" / "papers" / "rds_plus.yaml").read_text(),
+                       **variants}.items():
+        (tmp_path / name).write_text(text)
+        res = subprocess.run([sys.executable, str(ROOT / "tests" / "plan_params.py"), str(ROOT / "Snakefile"),
+                              str(tmp_path / name), str(tmp_path / ("wd_" + name))],
+                             capture_output=True, text=True, cwd=ROOT,
+                             env=dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1"))
+        assert res.returncode == 0, res.stderr[-3000:]
+        plans[name] = res.stdout
+    assert len(json.loads(plans["given.yaml"])) > 200   # 303 jobs
+    for name in variants:
+        assert plans[name] == plans["given.yaml"], name

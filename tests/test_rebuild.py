@@ -306,6 +306,39 @@ def test_audit_stale_is_empty_where_list_changes_params_is_not(done):
     assert len([ln for ln in lc.splitlines() if ln.startswith("results/")]) >= 20
 
 
+def reversed_keys(obj):
+    if isinstance(obj, dict):
+        return {k: reversed_keys(obj[k]) for k in reversed(list(obj))}
+    if isinstance(obj, list):
+        return [reversed_keys(v) for v in obj]
+    return obj
+
+
+def test_how_the_config_is_written_reruns_nothing(done):
+    """Issue 21 §1: a finished run's config rewritten (every mapping's keys reversed, as JSON,
+    with YAML anchors, a whole-number float for an int) schedules nothing."""
+    wd, cfg, _ = done
+    rev = reversed_keys(cfg)
+    floats = copy.deepcopy(rev)
+    floats["finetune"]["presets"]["lora"]["epochs"] = float(cfg["finetune"]["presets"]["lora"]["epochs"])
+    floats["budgets"] = [float(b) for b in cfg["budgets"]]
+    shared = copy.deepcopy(cfg)
+    labels = shared["pools"]["demo"]["sources"][0]["label_columns"]
+    for src in shared["pools"]["demo"]["sources"]:
+        src["label_columns"] = labels   # one object: the dumper writes &id001 … *id001
+    texts = {"reversed.yaml": yaml.safe_dump(rev, sort_keys=False),
+             "reversed.json": json.dumps(rev, indent=2),
+             "floats.yaml": yaml.safe_dump(floats, sort_keys=False),
+             "anchors.yaml": yaml.safe_dump(shared)}
+    assert "*id001" in texts["anchors.yaml"]
+    for name, text in texts.items():
+        (wd / name).write_text(text)
+        try:
+            assert planned(wd, wd / name) == set(), name
+        finally:
+            (wd / name).unlink()
+
+
 # ---------------------------------------------------------------- §2 shareable, relocatable
 def test_outputs_are_group_readable_per_umask(done):
     wd, _, _ = done
