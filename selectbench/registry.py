@@ -16,11 +16,21 @@ def did_you_mean(name: str, choices) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def unknown(kind: str, name: str, choices) -> ConfigError:
-    choices = sorted(choices)
+MAX_LISTED = 20   # an error lists every known name up to this many, else the closest this many
+
+
+def unknown(kind: str, name: str, choices, list_all: str | None = None) -> ConfigError:
+    """'unknown KIND NAME (did you mean …?); known: …'. Past MAX_LISTED choices (lm-eval knows
+    thousands of tasks) only the closest are listed, with `list_all`: how to see them all."""
+    choices = sorted(str(c) for c in choices)
+    if len(choices) <= MAX_LISTED:
+        return ConfigError(
+            f"unknown {kind} '{name}'{did_you_mean(name, choices)}; known: {', '.join(choices) or '(none)'}")
+    close = difflib.get_close_matches(str(name), choices, n=MAX_LISTED, cutoff=0.0)
+    how = f"; list them all with `{list_all}`" if list_all else ""
     return ConfigError(
-        f"unknown {kind} '{name}'{did_you_mean(name, choices)}; known: {', '.join(choices) or '(none)'}"
-    )
+        f"unknown {kind} '{name}'{did_you_mean(name, choices)}; the closest of {len(choices)} known: "
+        f"{', '.join(close)}{how}")
 
 
 class Registry(Generic[T]):

@@ -134,9 +134,14 @@ def logged(snakemake):
     with open(path, "w", buffering=1) as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
         handler = logging.StreamHandler(fh)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        # selectbench's own warnings (a control character in a pool, ...) reach the terminal too
+        shout = logging.StreamHandler(real_err)
+        shout.setLevel(logging.WARNING)
+        shout.setFormatter(logging.Formatter(f"selectbench warning ({snakemake.rule}): %(message)s"))
         root = logging.getLogger()
         root.addHandler(handler)
         root.setLevel(logging.INFO)
+        logging.getLogger("selectbench").addHandler(shout)
         log = logging.getLogger("selectbench")
         try:
             _header(log, snakemake)
@@ -148,6 +153,7 @@ def logged(snakemake):
             raise
         finally:
             root.removeHandler(handler)
+            logging.getLogger("selectbench").removeHandler(shout)
 
 
 def checkpointing_of(snakemake) -> dict | None:

@@ -58,6 +58,54 @@ def test_lone_surrogate_escape_names_file_row_and_field(tmp_path):
         normalize_pool("p", cfg, tmp_path)
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["in-memory", "streaming"])
+def test_mixed_type_label_names_file_line_field_and_both_types(tmp_path, stream):
+    """Issue 21 §2: `defect: true` in some rows and `"yes"` on line 4 of the second file."""
+    from selectbench.pools import write_normalized_pool
+
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps({"instruction": "i", "output": f"o{i}", "defect": True})
+                                              + "\n" for i in range(2)))
+    rows = [{"instruction": "i", "output": f"p{i}", "defect": v} for i, v in enumerate([False, None, False, "yes"])]
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = {"rows": 6, "sources": [{"name": n, "path": f"{n}.jsonl", "format": "alpaca", "label_columns": ["defect"]}
+                                  for n in ("a", "b")]}
+    out = tmp_path / "out"
+    with pytest.raises(DataError) as exc:
+        if stream:
+            write_normalized_pool("p", cfg, out / "pool.parquet", out / "stats.json", tmp_path, chunk_rows=2)
+        else:
+            normalize_pool("p", cfg, tmp_path)
+    assert str(exc.value) == (f"{tmp_path / 'b.jsonl'}:4: field 'defect': label is a string ('yes') here but a "
+                              "boolean (True) at a.jsonl:1; a label column holds one type: write every 'defect' "
+                              "as a boolean, or every one as a string")
+    assert not out.exists() or not any(out.iterdir())
+    # ints and floats mix (Arrow stores a double); nulls are missing values of any type
+    rows = [{"instruction": "i", "output": f"q{i}", "defect": v} for i, v in enumerate([1, 0.5, None])]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ok = {"rows": 3, "sources": [{"name": "c", "path": "c.jsonl", "format": "alpaca", "label_columns": ["defect"]}]}
+    assert normalize_pool("p", ok, tmp_path)["defect"].tolist()[:2] == [1, 0.5]
+
+
+def test_control_character_in_content_is_kept_with_a_warning(tmp_path, caplog):
+    """Issue 21 §4: a NUL (or another C0 control, not tab/newline) is data, but the log and the
+    terminal name its file, line and field; past five rows per source they are counted."""
+    import logging
+
+    rows = [{"messages": ua("fine\tand\nok")}, {"messages": ua("p", "a NUL \x00 here")}]
+    rows += [{"messages": ua(f"bell \x07 {i}")} for i in range(6)]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with caplog.at_level(logging.WARNING, logger="selectbench"):
+        df = normalize_pool("p", pool_cfg(("c.jsonl", "messages"), rows=8), tmp_path)
+    assert df["messages"].tolist()[1][1]["content"] == "a NUL \x00 here"
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned[0] == f"{tmp_path / 'c.jsonl'}:2: field 'messages[1].content': control character '\\x00' " \
+                        "in the content (kept as is)"
+    assert warned[1].endswith("c.jsonl:3: field 'messages[0].content': control character '\\x07' in the content "
+                              "(kept as is)")
+    assert len(warned) == 6 and warned[-1].endswith("c.jsonl: 7 records in all hold control characters "
+                                                    "(the first 5 are named above)")
+
+
 def test_utf8_bom_is_accepted(tmp_path):
     bom = b"\xef\xbb\xbf"
     (tmp_path / "a.jsonl").write_bytes(bom + (json.dumps({"instruction": "i", "output": "o"}) + "\n").encode())
@@ -217,6 +265,10 @@ def test_misspelled_task_stops_the_run_before_any_model_job(tmp_path):
     assert "Error in rule check_tasks" in out
     log = (tmp_path / "logs/tasks/check.log").read_text()
     assert "unknown lm-eval task 'arc_easyy' (did you mean 'arc_easy'?)" in log
+    # lm-eval knows ~15,000 task names: the error lists the 20 closest and how to list them all
+    line = next(ln for ln in out.splitlines() if "unknown lm-eval task" in ln)
+    assert len(line) < 1500 and line.endswith("; list them all with `lm-eval ls tasks`"), line[:3000]
+    assert "the closest of " in line and "arc_easy, " in line
     for d in ("results/models", "results/scores", "results/checkpoints", "results/evals", "results/checks"):
         assert not (tmp_path / d).exists(), d
 

@@ -64,7 +64,7 @@ def _check_task_names(tm, tasks: dict) -> None:
     for key, t in tasks.items():
         if t["lm_eval_task"] not in known:
             raise ConfigError(f"evaluation.tasks.{key}.lm_eval_task: "
-                              f"{unknown('lm-eval task', t['lm_eval_task'], known)}")
+                              f"{unknown('lm-eval task', t['lm_eval_task'], known, 'lm-eval ls tasks')}")
 
 
 def check_tasks(tasks: dict, include_path: str | None, local_names=()) -> dict:

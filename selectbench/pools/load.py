@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,8 @@ from ..errors import ConfigError, DataError
 from ..io import atomic_paths
 from .formats import FORMATS, RowError, check_unicode, convert
 from .stats import CORE_COLUMNS, StatsAccumulator, pool_stats
+
+log = logging.getLogger(__name__)
 
 MESSAGES_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet")
@@ -292,13 +296,67 @@ def normalize_row(src: Source, index: int, row) -> list[dict]:
     ]
 
 
+# C0 controls other than tab, newline and carriage return, and DEL: kept in the pool (they may be
+# the data), but a NUL or an escape sequence in a message is worth knowing about
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_WARNINGS = 5   # rows warned about one by one per source; the rest are counted
+
+
+def _control_field(messages: list[dict]) -> tuple[str, str] | None:
+    """(field, character) of the first control character in a conversation's contents."""
+    for i, m in enumerate(messages):
+        hit = _CONTROL.search(m["content"])
+        if hit:
+            return f"messages[{i}].content", hit.group()
+    return None
+
+
+def _kind(value) -> str | None:
+    """The label type a value stores as: Arrow holds one per column (ints and floats mix)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "mapping"
+    return type(value).__name__
+
+
+class _LabelTypes:
+    """Each label column's type across the whole pool, checked per record, so that a value of
+    another type is an error naming its file, line and the first value of the column's type."""
+
+    def __init__(self, labels):
+        self.labels = list(labels)
+        self.first: dict[str, tuple[str, str, object]] = {}
+
+    def check(self, src: Source, rowno: int, record: dict) -> None:
+        for c in self.labels:
+            value = record[c]
+            kind = _kind(value)
+            if kind is None:
+                continue
+            seen = self.first.setdefault(c, (kind, record["origin"], value))
+            if seen[0] != kind:
+                raise DataError(src.where, rowno, c,
+                                f"label is a {kind} ({value!r}) here but a {seen[0]} ({seen[2]!r}) at {seen[1]}; "
+                                f"a label column holds one type: write every '{c}' as a {seen[0]}, "
+                                "or every one as a string")
+
+
 def source_records(src: Source) -> Iterator[tuple[int, dict]]:
     """Yield (row number, normalized record) for every row of a source.
 
     A source with no rows (a zero-byte file, blank lines only, an empty list) is a
     DataError: it would otherwise vanish from the pool without a word.
     """
-    rows = 0
+    rows = controls = 0
     for index, (rowno, row) in enumerate(read_rows(src)):
         rows += 1
         try:
@@ -306,8 +364,17 @@ def source_records(src: Source) -> Iterator[tuple[int, dict]]:
         except RowError as e:
             raise DataError(src.where, rowno, e.field, e.message) from None
         for record in records:
+            hit = _control_field(record["messages"])
+            if hit:
+                controls += 1
+                if controls <= CONTROL_WARNINGS:
+                    log.warning("%s:%s: field '%s': control character %r in the content (kept as is)",
+                                src.where, rowno, hit[0], hit[1])
             record["origin"] = f"{src.cited}:{rowno}"
             yield rowno, record
+    if controls > CONTROL_WARNINGS:
+        log.warning("%s: %d records in all hold control characters (the first %d are named above)",
+                    src.where, controls, CONTROL_WARNINGS)
     if rows == 0:
         raise DataError(src.where, None, None, f"source '{src.name}' holds no rows "
                                                "(an empty file, blank lines only, or an empty list)")
@@ -324,9 +391,11 @@ def normalize_pool(pool_name: str, pool_cfg: dict, base_dir: str | Path = ".") -
     columns: dict[str, list] = {c: [] for c in (*CORE_COLUMNS, *labels)}
     first_seen: dict[str, str] = {}
     per_source: Counter[str] = Counter()
+    types = _LabelTypes(labels)
     for src in sources:
         for rowno, record in source_records(src):
             per_source[src.name] += 1
+            types.check(src, rowno, record)
             previous = first_seen.setdefault(record["id"], record["origin"])
             if previous != record["origin"]:
                 raise DataError(
@@ -364,8 +433,8 @@ def _chunk_table(columns: dict[str, list], schema: pa.Schema | None, first_row: 
                 if schema is not None and arr.type != schema.field(i).type:
                     arr = pa.array(values, type=schema.field(i).type)
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
-                raise ValueError(f"label column '{column}' cannot be stored in Parquet "
-                                 f"(rows from {first_row} on): {e}") from None
+                raise ValueError(f"label column '{column}' cannot be stored in Parquet (pool rows {first_row}"
+                                 f"–{first_row + len(values) - 1}): {e}") from None
             arrays.append(arr)
     return pa.Table.from_arrays(arrays, names=list(columns))
 
@@ -420,9 +489,11 @@ def write_normalized_pool(pool_name: str, pool_cfg: dict, parquet_path, stats_pa
                 hashes.append(np.fromiter((hash(i) for i in columns["id"]), dtype=np.int64, count=len(columns["id"])))
                 columns = {c: [] for c in names}
 
+            types = _LabelTypes(labels)
             for src in sources:
-                for _, record in source_records(src):
+                for rowno, record in source_records(src):
                     per_source[src.name] += 1
+                    types.check(src, rowno, record)
                     for column, values in columns.items():
                         values.append(record[column])
                     if len(columns["id"]) >= chunk_rows:
