@@ -31,6 +31,9 @@ def ensure_installed(log) -> str | None:
     """Install the Debian packages if missing; None if ready, else why not (a skip reason)."""
     if not missing_binaries():
         return None
+    if os.environ.get("SELECTBENCH_NO_SYSTEM_INSTALL"):
+        return (f"SLURM not installed ({', '.join(missing_binaries())} missing) and "
+                "SELECTBENCH_NO_SYSTEM_INSTALL is set")
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return f"SLURM not installed ({', '.join(missing_binaries())} missing) and no root apt-get"
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")

@@ -5,8 +5,8 @@ SELECTBENCH_GPU_PARTITION. A 4-job chain (model build and perplexity scoring on 
 partition with `gpu=1`, pool normalisation and selection on the CPU partition) runs through
 sbatch; the scoring job is cancelled with `scancel` while it runs, the next invocation reruns
 it, and a third does nothing. Every daemon started is stopped afterwards (also on failure).
-Installs the Debian packages with apt-get when missing (CI runs as root); skips only when that
-is impossible. ~2–3 min on 2 cores.
+Installs the Debian packages with apt-get when missing (CI runs as root); skips when that is
+impossible or SELECTBENCH_NO_SYSTEM_INSTALL is set (a workstation's `make test`). ~2–3 min on 2 cores.
 """
 
 import json
