@@ -66,3 +66,17 @@ def test_slurm_profile_unmodified_maps_partitions_from_the_environment():
             assert res.get("gpu") == "1", (rule, res)
         assert "mem_mb" in res and "runtime" in res, (rule, res)
     assert {r for r, _ in jobs} >= {"finetune", "evaluate", "select", "score"}
+
+
+def test_slurm_test_install_can_be_switched_off(monkeypatch, tmp_path):
+    """README: SELECTBENCH_NO_SYSTEM_INSTALL=1 skips the real-SLURM test's apt-get install."""
+    import io
+
+    import pytest
+    import slurm_local   # tests/ is on sys.path (rootdir conftest)
+
+    monkeypatch.setattr(slurm_local, "missing_binaries", lambda: ["sbatch"])
+    monkeypatch.setattr(slurm_local.subprocess, "run", lambda *a, **k: pytest.fail(f"ran {a}"))
+    monkeypatch.setenv("SELECTBENCH_NO_SYSTEM_INSTALL", "1")
+    assert slurm_local.ensure_installed(io.StringIO()) == \
+        "SLURM not installed (sbatch missing) and SELECTBENCH_NO_SYSTEM_INSTALL is set"
