@@ -69,11 +69,35 @@ def resolve_dtype(precision: str, device: str):
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
+def _looks_local(name: str) -> bool:
+    """A local directory, not a hub id ('org/name' or 'name'): absolute, relative with ./ or ~,
+    or with more than one '/'."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1
+
+
+def _from_pretrained(cls, ref: ModelRef, what: str, **kwargs):
+    """`cls.from_pretrained` with an error that names the model reference: transformers says
+    "Repo id must be in the form …" for a local directory that does not exist."""
+    import os
+
+    from .errors import DataError
+
+    name = ref.name_or_path
+    if _looks_local(name) and not os.path.isdir(os.path.expanduser(name)):
+        raise DataError(name, None, None, f"{what}: model directory not found (a hub model is named "
+                                          "'org/name'; a local one is a directory with config.json)")
+    try:
+        return cls.from_pretrained(name, **ref.kwargs(), **kwargs)
+    except (OSError, ValueError) as e:   # missing files; a directory without tokenizer files
+        where = "local directory" if os.path.isdir(os.path.expanduser(name)) else "hub model"
+        raise DataError(name, None, None, f"cannot load the {what} ({where}): {e}") from e
+
+
 def load_tokenizer(ref: ModelRef):
     """A fast tokenizer; a missing pad token becomes EOS (padding is always masked)."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(ref.name_or_path, **ref.kwargs())
+    tok = _from_pretrained(AutoTokenizer, ref, "tokenizer")
     if not getattr(tok, "is_fast", False):
         raise RuntimeError(f"{ref.name_or_path}: selectbench needs a fast tokenizer (character offsets)")
     if tok.pad_token is None:
@@ -84,7 +108,7 @@ def load_tokenizer(ref: ModelRef):
 def load_causal_lm(ref: ModelRef, device: str, dtype):
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(ref.name_or_path, dtype=dtype, **ref.kwargs())
+    model = _from_pretrained(AutoModelForCausalLM, ref, "model", dtype=dtype)
     return model.to(device).eval()
 
 

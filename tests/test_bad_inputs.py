@@ -106,6 +106,21 @@ def test_control_character_in_content_is_kept_with_a_warning(tmp_path, caplog):
                                                     "(the first 5 are named above)")
 
 
+def test_model_that_cannot_load_names_its_reference(tmp_path):
+    """Issue 21 §2 sweep: transformers says "Repo id must be in the form …" for a missing local
+    directory; the error names the directory (or hub name) and what could not load."""
+    from selectbench.modeling import ModelRef, load_causal_lm, load_tokenizer
+
+    missing = str(tmp_path / "models" / "nope")
+    with pytest.raises(DataError, match=rf"^{missing}: tokenizer: model directory not found"):
+        load_tokenizer(ModelRef(missing))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=rf"^{tmp_path / 'empty'}: cannot load the model \(local directory\): "):
+        load_causal_lm(ModelRef(str(tmp_path / "empty")), "cpu", None)
+    with pytest.raises(DataError, match=r"^org/not-cached-anywhere: cannot load the tokenizer \(hub model\): "):
+        load_tokenizer(ModelRef("org/not-cached-anywhere"))
+
+
 def test_utf8_bom_is_accepted(tmp_path):
     bom = b"\xef\xbb\xbf"
     (tmp_path / "a.jsonl").write_bytes(bom + (json.dumps({"instruction": "i", "output": "o"}) + "\n").encode())
