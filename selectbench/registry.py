@@ -28,8 +28,9 @@ def unknown(kind: str, name: str, choices, list_all: str | None = None) -> Confi
             f"unknown {kind} '{name}'{did_you_mean(name, choices)}; known: {', '.join(choices) or '(none)'}")
     close = difflib.get_close_matches(str(name), choices, n=MAX_LISTED, cutoff=0.0)
     how = f"; list them all with `{list_all}`" if list_all else ""
+    # the closest of all is the first of `close`: suggest from the shortlist, not all names again
     return ConfigError(
-        f"unknown {kind} '{name}'{did_you_mean(name, choices)}; the closest of {len(choices)} known: "
+        f"unknown {kind} '{name}'{did_you_mean(name, close)}; the closest of {len(choices)} known: "
         f"{', '.join(close)}{how}")
 
 

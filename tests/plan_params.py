@@ -4,17 +4,28 @@ decisions (`Persistence._params`: the sorted reprs), as JSON: [[rule, first outp
     python tests/plan_params.py SNAKEFILE CONFIGFILE WORKDIR
 
 Two configs that say the same thing must print the same bytes (tests/test_paper_configs.py).
+`reversed_keys` writes such a second config.
 """
 
 import json
 import sys
 from pathlib import Path
 
-from snakemake.api import SnakemakeApi
-from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings, StorageSettings
+
+def reversed_keys(obj, mapping=dict):
+    """`obj` with every mapping's keys in reverse order, as `mapping`s (lists keep their order)."""
+    if isinstance(obj, dict):
+        return mapping((k, reversed_keys(obj[k], mapping)) for k in reversed(list(obj)))
+    if isinstance(obj, list):
+        return [reversed_keys(v, mapping) for v in obj]
+    return obj
 
 
 def main(snakefile: Path, configfile: Path, workdir: Path) -> None:
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings, ResourceSettings,
+                                          StorageSettings)
+
     with SnakemakeApi(OutputSettings()) as api:
         wf = api.workflow(resource_settings=ResourceSettings(cores=1),
                           config_settings=ConfigSettings(configfiles=[configfile]),

@@ -127,14 +127,11 @@ def test_canonical_form_ignores_how_a_config_is_written(demo_cfg):
     the same config, key-sorted at every depth; list order is kept (it means something)."""
     import collections
 
+    from plan_params import reversed_keys
+
     from selectbench.config import canonical
 
-    def rev(o):
-        if isinstance(o, dict):
-            return collections.OrderedDict((k, rev(o[k])) for k in reversed(list(o)))
-        return [rev(v) for v in o] if isinstance(o, list) else o
-
-    a, b = copy.deepcopy(demo_cfg), rev(copy.deepcopy(demo_cfg))
+    a, b = copy.deepcopy(demo_cfg), reversed_keys(demo_cfg, collections.OrderedDict)
     b["finetune"]["presets"]["lora"]["epochs"] = 3.0
     check_config(a)
     check_config(b)

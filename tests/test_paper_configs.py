@@ -128,20 +128,13 @@ def test_chasing_random_runs_alpaca_eval_as_a_judged_win_rate():
     assert "model" not in wr["judge"]
 
 
-def reversed_keys(obj):
-    """`obj` with every mapping's keys in reverse order (lists keep theirs)."""
-    if isinstance(obj, dict):
-        return {k: reversed_keys(obj[k]) for k in reversed(list(obj))}
-    if isinstance(obj, list):
-        return [reversed_keys(v) for v in obj]
-    return obj
-
-
 def test_how_a_paper_config_is_written_changes_no_job_or_param(tmp_path):
     """Issue 21 §1: the same rds_plus study written with every mapping reversed, sorted by a YAML
     dumper, or as JSON (which Snakemake reads into OrderedDicts) plans the same jobs with the same
     params, compared as Snakemake compares them for a rerun."""
     import json
+
+    from plan_params import reversed_keys
 
     cfg = yaml.safe_load((ROOT / "config" / "papers" / "rds_plus.yaml").read_text())
     variants = {"reversed.yaml": yaml.safe_dump(reversed_keys(cfg), sort_keys=False),

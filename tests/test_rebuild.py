@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from plan_params import reversed_keys
 from test_workflow import REPO, SNAKEMAKE, snakemake
 
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
@@ -304,14 +305,6 @@ def test_audit_stale_is_empty_where_list_changes_params_is_not(done):
     # the Snakemake 9.27 bug the README's Audit section documents (update the README when this fails)
     lc = snakemake(wd, cfg_path, "--list-changes", "params").stdout
     assert len([ln for ln in lc.splitlines() if ln.startswith("results/")]) >= 20
-
-
-def reversed_keys(obj):
-    if isinstance(obj, dict):
-        return {k: reversed_keys(obj[k]) for k in reversed(list(obj))}
-    if isinstance(obj, list):
-        return [reversed_keys(v) for v in obj]
-    return obj
 
 
 def test_how_the_config_is_written_reruns_nothing(done):

@@ -350,11 +350,12 @@ class _LabelTypes:
                                 "or every one as a string")
 
 
-def source_records(src: Source) -> Iterator[tuple[int, dict]]:
+def source_records(src: Source, warn: bool = True) -> Iterator[tuple[int, dict]]:
     """Yield (row number, normalized record) for every row of a source.
 
     A source with no rows (a zero-byte file, blank lines only, an empty list) is a
-    DataError: it would otherwise vanish from the pool without a word.
+    DataError: it would otherwise vanish from the pool without a word. `warn`: log
+    control characters in contents (False on a second pass over the same source).
     """
     rows = controls = 0
     for index, (rowno, row) in enumerate(read_rows(src)):
@@ -364,7 +365,7 @@ def source_records(src: Source) -> Iterator[tuple[int, dict]]:
         except RowError as e:
             raise DataError(src.where, rowno, e.field, e.message) from None
         for record in records:
-            hit = _control_field(record["messages"])
+            hit = warn and _control_field(record["messages"])
             if hit:
                 controls += 1
                 if controls <= CONTROL_WARNINGS:
@@ -443,7 +444,7 @@ def _first_duplicate(sources: list[Source], candidates: set[str]) -> None:
     """Second pass over the sources, only when two id hashes collided: raise at the first repeat."""
     first_seen: dict[str, str] = {}
     for src in sources:
-        for rowno, record in source_records(src):
+        for rowno, record in source_records(src, warn=False):
             if record["id"] not in candidates:
                 continue
             previous = first_seen.setdefault(record["id"], record["origin"])
@@ -506,7 +507,8 @@ def write_normalized_pool(pool_name: str, pool_cfg: dict, parquet_path, stats_pa
             collide = all_hashes[1:][all_hashes[1:] == all_hashes[:-1]]
             if collide.size:
                 wanted = set(collide.tolist())
-                candidates = {r["id"] for src in sources for _, r in source_records(src) if hash(r["id"]) in wanted}
+                candidates = {r["id"] for src in sources for _, r in source_records(src, warn=False)
+                              if hash(r["id"]) in wanted}
                 _first_duplicate(sources, candidates)
             del all_hashes
             hashes.clear()
