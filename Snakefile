@@ -40,3 +40,18 @@ rule all:
     input:
         all_targets(),
     localrule: True
+
+
+# (importable once common.smk has put the package on sys.path)
+from selectbench.provenance import remove_orphans
+
+
+# A provenance record lives only beside its output: after the run, drop the records whose
+# output is gone (temporary score shards, whose records the gather job keeps inside its own;
+# an output deleted by hand). `selectbench audit orphans` lists them without a run.
+onsuccess:
+    remove_orphans("results")
+
+
+onerror:
+    remove_orphans("results")

@@ -91,36 +91,39 @@ def report_sources(report, row: dict) -> tuple[list[dict], list[str]]:
     return rows, paths
 
 
-def _status(path: str, recorded: dict | None) -> str:
+def _status(path: str, recorded: dict | None, temporary: bool = False) -> str:
     if not os.path.exists(path):
-        return "missing"
+        return "removed (temporary)" if temporary else "missing"
     if not recorded or "sha256" not in recorded:
         return "unrecorded"
     return "ok" if describe(path)["sha256"] == recorded["sha256"] else "CHANGED"
 
 
-def trace(path: str, seen: dict | None = None) -> dict:
+def trace(path: str, seen: dict | None = None, inlined: dict | None = None) -> dict:
     """The provenance tree of `path`: {path, status, sha256, rule, wildcards, params, code,
-    versions, device, finished, inputs: [subtrees]} (a node already traced is a reference)."""
+    versions, device, finished, inputs: [subtrees]} (a node already traced is a reference).
+
+    `inlined`: the record a consumer kept of a temporary input (used when its own record
+    is gone with the file)."""
     seen = {} if seen is None else seen
     path = str(path).rstrip("/")
     if path in seen:
         return {"path": path, "ref": True, "status": seen[path]["status"]}
-    rec = read_record(prov_path(path))
+    rec = read_record(prov_path(path)) or inlined
     if rec is None:
         node = {"path": path, "status": "missing" if not os.path.exists(path) else "external input",
                 "sha256": describe(path)["sha256"] if os.path.exists(path) else None, "inputs": []}
         seen[path] = node
         return node
     out = rec.get("outputs", {}).get(path, {})
-    node = {"path": path, "status": _status(path, out), "sha256": out.get("sha256"),
+    node = {"path": path, "status": _status(path, out, temporary=rec is inlined), "sha256": out.get("sha256"),
             "rule": rec["job"]["rule"], "wildcards": rec["job"]["wildcards"],
             "params": {k: v for k, v in rec["job"]["params"].items() if k != "code"},
             "code": rec.get("code"), "versions": rec.get("versions"), "device": rec.get("device"),
             "finished": rec.get("finished"), "inputs": []}
     seen[path] = node
     for ipath, irec in rec.get("inputs", {}).items():
-        sub = trace(ipath, seen)
+        sub = trace(ipath, seen, irec.get("record"))
         if not sub.get("ref") and sub.get("sha256") and irec.get("sha256") and sub["sha256"] != irec["sha256"]:
             sub["status"] = "CHANGED since this job read it"
         sub = dict(sub, read_sha256=irec.get("sha256"))

@@ -6,6 +6,7 @@
     selectbench config-reference [--write README.md]   every config key (from the schema)
     selectbench audit trace PATH [--row k=v ...] [--json]   what made an output / a report row
     selectbench audit stale [--configfile F] [--config k=v ...] [--directory D]  what would rerun, and why
+    selectbench audit orphans [--directory D] [--remove]   provenance records whose output is gone
     selectbench significance TIDY.csv -o OUT.csv   method − random tests (docs/statistics.md)
     selectbench generalization TIDY.csv -o OUT.csv rankings across setups, Kendall's τ, win rates
     selectbench verdict SIG.csv GEN.csv -o OUT.csv the report's front-page table
@@ -121,6 +122,17 @@ def _audit(args) -> None:
             return
         tree = audit.trace(args.path)
         print(json.dumps(tree, indent=1, default=str) if args.json else "\n".join(audit.format_trace(tree)))
+    elif args.audit_cmd == "orphans":
+        from .provenance import orphans, remove_orphans
+
+        root = Path(args.directory) / "results"
+        found = remove_orphans(root) if args.remove else orphans(root)
+        for p in found:
+            print(p)
+        verb = "removed" if args.remove else "found"
+        print(f"{len(found)} provenance record(s) without their output {verb} under {root}", file=sys.stderr)
+        if found and not args.remove:
+            sys.exit(1)
     else:
         snakefile = args.snakefile or str(Path(__file__).resolve().parents[1] / "Snakefile")
         config = {}
@@ -238,6 +250,9 @@ def main(argv=None) -> int:
     st.add_argument("--directory", "-d", default=".", help="the workflow's working directory (default: .)")
     st.add_argument("--snakefile", "-s", help="default: the Snakefile beside this package")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+    o = asub.add_parser("orphans", help="provenance records whose output is gone (exit 1 if any; --remove them)")
+    o.add_argument("--directory", "-d", default=".", help="the workflow's working directory (default: .)")
+    o.add_argument("--remove", action="store_true", help="delete them")
     p = sub.add_parser("significance", help="method − random significance tests on a tidy CSV")
     _add_significance_args(p)
     p = sub.add_parser("generalization", help="rankings across setups, Kendall's τ, win rates")

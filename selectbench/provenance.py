@@ -281,15 +281,29 @@ def jsonable(obj):
     return json.loads(json.dumps(obj, default=repr))
 
 
+def _input_entry(path: str, inline: bool) -> dict:
+    prov = prov_path(path)
+    entry = {**describe(path), "prov": str(prov) if prov.exists() else None}
+    if inline and prov.exists():
+        # a temporary input (a score shard): Snakemake deletes it, and then its record, after
+        # this job; its record lives on inside this one, so the chain stays traceable
+        entry["record"] = read_record(prov)
+    return entry
+
+
 def job_record(*, rule: str, wildcards: dict, params: dict, threads: int, log: list, inputs: list,
                outputs: list, script: str | None, workflow_dir, started: str, finished: str,
-               seconds: float) -> dict:
-    """The provenance record of one finished job (see the module docstring)."""
+               seconds: float, inline: tuple = ()) -> dict:
+    """The provenance record of one finished job (see the module docstring).
+
+    `inline`: inputs (temporary ones) whose own records are copied into this record's
+    ``inputs[path]["record"]``."""
+    inline = {str(x) for x in inline}
     return {
         "schema": SCHEMA,
         "job": {"rule": rule, "wildcards": wildcards, "params": jsonable(params), "threads": threads,
                 "log": [str(x) for x in log]},
-        "inputs": {str(p): {**describe(p), "prov": str(prov_path(p)) if prov_path(p).exists() else None}
+        "inputs": {p: _input_entry(p, p in inline)
                    for p in dict.fromkeys(str(x) for x in inputs) if os.path.exists(p)},
         "outputs": {str(p): describe(p) for p in outputs if os.path.exists(p)},
         "code": {"files": jsonable(params.get("code")) if isinstance(params.get("code"), dict) else None,
@@ -302,6 +316,30 @@ def job_record(*, rule: str, wildcards: dict, params: dict, threads: int, log: l
         "finished": finished,
         "seconds": round(seconds, 3),
     }
+
+
+def forget(outputs) -> None:
+    """Remove the records of `outputs` (a job about to rewrite them: a failed job leaves none)."""
+    for out in outputs:
+        prov_path(out).unlink(missing_ok=True)
+
+
+def orphans(root) -> list[Path]:
+    """Records under `root` whose output no longer exists (deleted by hand, a cleaned-up
+    temporary file), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob("*" + SUFFIX)
+                  if p.is_file() and not os.path.lexists(str(p)[: -len(SUFFIX)]))
+
+
+def remove_orphans(root) -> list[Path]:
+    """Delete the records `orphans(root)` lists; returns them."""
+    gone = orphans(root)
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
 
 
 def write_records(record: dict, outputs: list) -> list[Path]:

@@ -97,7 +97,7 @@ def _script_path(scriptdir) -> str | None:
     return None
 
 
-def _finish(log, snakemake, started: str, t0: float) -> None:
+def _finish(log, snakemake, started: str, t0: float, inline=()) -> None:
     from .io import share
     from .provenance import job_record, write_records
 
@@ -113,20 +113,27 @@ def _finish(log, snakemake, started: str, t0: float) -> None:
         rule=snakemake.rule, wildcards=_named(snakemake.wildcards), params=_named(snakemake.params),
         threads=snakemake.threads, log=list(snakemake.log), inputs=list(snakemake.input), outputs=outputs,
         script=script_path, workflow_dir=Path(script).parent if script else None, started=started,
-        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), seconds=seconds)
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), seconds=seconds,
+        inline=[p for key in inline for p in getattr(snakemake.input, key)])
     written = write_records(record, [p for p in outputs if os.path.exists(p)])
     log.info("provenance %s", ", ".join(str(p) for p in written))
     log.info("done in %.1f s", seconds)
 
 
 @contextlib.contextmanager
-def logged(snakemake):
+def logged(snakemake, inline_provenance=()):
     """Run a job's body with its output going to the job log; see the module docstring.
+
+    The old provenance records of the job's outputs are removed first (a job that fails
+    leaves none). `inline_provenance`: names of input groups (temporary files) whose records
+    are copied into this job's record.
 
     On an exception the traceback goes to the log and the error line to the
     terminal's stderr too (so the user sees file/row/field), then it re-raises:
     Snakemake marks the job failed and removes its outputs.
     """
+    from .provenance import forget
+
     path = snakemake.log[0]
     real_err = sys.stderr
     t0 = time.time()
@@ -145,8 +152,9 @@ def logged(snakemake):
         log = logging.getLogger("selectbench")
         try:
             _header(log, snakemake)
+            forget(snakemake.output)
             yield log
-            _finish(log, snakemake, started, t0)
+            _finish(log, snakemake, started, t0, inline_provenance)
         except Exception as e:
             traceback.print_exc(file=fh)
             print(f"selectbench error ({snakemake.rule}): {e}", file=real_err)

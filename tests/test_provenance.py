@@ -123,6 +123,78 @@ def test_records_hash_inputs_and_reuse_recorded_hashes(tmp_path, monkeypatch):
     assert describe("out.json")["sha256"] == content_hash("out.json") != saved["outputs"]["out.json"]["sha256"]
 
 
+class _Named(list):
+    """A Snakemake-like named list: flat positional items, groups by attribute."""
+
+    def __init__(self, **kw):
+        super().__init__(x for v in kw.values() for x in (v if isinstance(v, list) else [v]))
+        self._names = kw
+        self.__dict__.update(kw)
+
+    def items(self):
+        return self._names.items()
+
+
+def _job(tmp_path, **inputs):
+    from types import SimpleNamespace
+
+    out = tmp_path / "out.json"
+    return out, SimpleNamespace(rule="r", wildcards=_Named(), params=_Named(), threads=1,
+                                log=[str(tmp_path / "job.log")], input=_Named(**inputs), output=_Named(out=str(out)),
+                                scriptdir=None)
+
+
+def test_a_job_removes_its_outputs_old_records_first(tmp_path):
+    """A job that fails (its outputs then removed by Snakemake) leaves no old record behind."""
+    from selectbench.workflow import logged
+
+    out, job = _job(tmp_path)
+    out.write_text("{}")
+    write_records({"old": True}, [out])
+    with pytest.raises(ValueError), logged(job):
+        raise ValueError("the job failed")
+    assert not prov_path(out).exists()
+    with logged(job):
+        out.write_text("{}")
+    assert json.loads(prov_path(out).read_text())["job"]["rule"] == "r"
+
+
+def test_orphan_records_are_listed_and_removed(tmp_path):
+    from selectbench.provenance import orphans, remove_orphans
+
+    kept, gone, ddir = tmp_path / "a/kept.parquet", tmp_path / "a/b/gone.parquet", tmp_path / "a/ckpt"
+    ddir.mkdir(parents=True)
+    gone.parent.mkdir()
+    for p in (kept, gone):
+        p.write_text("x")
+    write_records({}, [kept, gone, str(ddir) + "/"])
+    gone.unlink()
+    assert orphans(tmp_path) == [prov_path(gone)]
+    assert remove_orphans(tmp_path) == [prov_path(gone)] and orphans(tmp_path) == []
+    assert prov_path(kept).exists() and prov_path(ddir).exists()  # a directory output's record stays
+    assert orphans(tmp_path / "nowhere") == []
+
+
+def test_a_temporary_inputs_record_lives_on_in_its_consumers(tmp_path):
+    """The score gather keeps its (temp) shards' records: the trace still reaches the shards' job."""
+    from selectbench.audit import trace
+    from selectbench.workflow import logged
+
+    shard = tmp_path / "s.shards/0.parquet"
+    shard.parent.mkdir()
+    shard.write_text("rows")
+    write_records(job_record(rule="score_shard", wildcards={}, params={}, threads=1, log=[], inputs=[],
+                             outputs=[shard], script=None, workflow_dir=None, started="", finished="",
+                             seconds=0.0), [shard])
+    out, job = _job(tmp_path, shards=[str(shard)])
+    with logged(job, inline_provenance=("shards",)):
+        out.write_text("{}")
+    shard.unlink()
+    prov_path(shard).unlink()  # as Snakemake's temp() clean-up and the orphan sweep leave it
+    (node,) = trace(str(out))["inputs"]
+    assert node["rule"] == "score_shard" and node["status"] == "removed (temporary)"
+
+
 def test_tidy_reads_lm_eval_n_samples_and_old_files(tmp_path):
     from selectbench.analysis.tidy import metric_rows
 

@@ -7,7 +7,10 @@ shard is the only score job planned again. ~1 min on 2 cores.
 
 import copy
 import filecmp
+import json
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -64,6 +67,29 @@ def test_sharded_scoring_through_the_workflow(tmp_path):
     # the unsharded `score` job writes the same bytes
     snakemake(wd, cfg["plain"], SCORE, "--forcerun", "score")
     assert filecmp.cmp(wd / SCORE, sharded_copy, shallow=False)
+    # ... and the run's end dropped the record of the deleted shard file, kept those beside the others
+    left = {p.name for p in (wd / "results/scores/demo/length/tiny.shards").iterdir()}
+    assert "1.parquet.prov.json" not in left and "1.json.prov.json" in left
+    assert {f"{i}.{x}.prov.json" for i in (0, 2) for x in ("json", "parquet")} <= left
+
+    # without --notemp the shards go after the gather, and so do their records; the gather's
+    # record keeps them, so the audit still traces the score file through its shards
+    snakemake(wd, cfg["sharded"], SCORE, "--forcerun", "score_shard")
+    assert not list((wd / "results/scores/demo/length/tiny.shards").glob("*"))
+    trace = json.loads(subprocess.run([sys.executable, "-m", "selectbench.cli", "audit", "trace", SCORE, "--json"],
+                                      cwd=wd, capture_output=True, text=True, check=True).stdout)
+    shard_nodes = [n for n in trace["inputs"] if ".shards/" in n["path"]]
+    assert len(shard_nodes) == 6 and {n["status"] for n in shard_nodes} == {"removed (temporary)"}
+    assert {n["rule"] for n in shard_nodes} == {"score_shard"}
+    assert any(i["path"] == "results/pools/demo/pool.parquet" for n in shard_nodes for i in n["inputs"])
+
+    # an output deleted by hand: its record is an orphan, listed (exit 1) and removed on request
+    (wd / TARGET).unlink()
+    audit = [sys.executable, "-m", "selectbench.cli", "audit", "orphans", "-d", str(wd)]
+    res = subprocess.run(audit, capture_output=True, text=True)
+    assert res.returncode == 1 and res.stdout.split() == [str(wd / (TARGET + ".prov.json"))], res
+    assert subprocess.run(audit + ["--remove"], capture_output=True, text=True).returncode == 0
+    assert subprocess.run(audit, capture_output=True, text=True).returncode == 0
 
 
 def test_sharding_refused_when_not_aligned_to_a_scorers_block(tmp_path):
