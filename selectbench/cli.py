@@ -55,22 +55,21 @@ def _validate(path: str, tasks: bool) -> None:
 
     exp = load_config(path)
     if tasks:
-        from .evaluation import local_task_names
+        import tempfile
+
+        from .evaluation import write_local_tasks
         from .evaluation.lmeval import _check_task_names, _task_manager
+        from .evaluation.run import task_includes
 
-        local = exp.raw["evaluation"].get("local_tasks")
+        evaluation = exp.raw["evaluation"]
+        local = evaluation.get("local_tasks")
+        tmp = tempfile.mkdtemp(prefix="selectbench-tasks-")
         if local:
-            import tempfile
-
-            from .evaluation import write_local_tasks
-
-            tmp = tempfile.mkdtemp(prefix="selectbench-tasks-")
             write_local_tasks(local["generator"], tmp, local["params"])
-            names = local_task_names(local["generator"])
-        else:
-            tmp, names = None, ()
+        # include_path relative to the workflow directory: run this from there
+        include, names = task_includes(evaluation, tmp)
         need_defaults = any(t["lm_eval_task"] not in names for t in exp.tasks.values())
-        _check_task_names(_task_manager(tmp, need_defaults), exp.tasks)
+        _check_task_names(_task_manager(include, need_defaults), exp.tasks, include)
     n_sel, n_ft = len(exp.selection_units()), len(exp.finetune_units())
     print(f"{path}: OK — {len(exp.pools)} pool(s), {len(exp.methods)} method(s), "
           f"{len(exp.score_units())} score file(s), {n_sel} selection(s), {n_ft} fine-tune(s), "

@@ -154,3 +154,49 @@ def read_json(path, what: str = "JSON file"):
         hint = " (the file ends early: truncated?)" if e.pos >= len(text.rstrip()) else ""
         raise DataError(path, None, None, f"{what} is not valid JSON at line {e.lineno}, column {e.colno}: "
                                           f"{e.msg}{hint}; rerun the job that writes it") from None
+
+
+@contextmanager
+def parquet_input(path, what: str):
+    """Run a read of Parquet file `path` (a `what` a job wrote: pool, score file, ...):
+    pyarrow's errors for a truncated or corrupt file ("Parquet magic bytes not found",
+    "Corrupt snappy compressed data") name no file, so they become a DataError naming it."""
+    import pyarrow as pa
+
+    from .errors import DataError
+
+    try:
+        yield
+    except FileNotFoundError:
+        raise DataError(path, None, None, f"{what} not found") from None
+    except (OSError, pa.ArrowException) as e:
+        said = " ".join(str(e).split())  # pyarrow's message can span lines
+        raise DataError(path, None, None, f"cannot read this {what} as Parquet: {said}; if it is truncated or "
+                                          "corrupt, delete it and rerun the job that writes it") from None
+
+
+def reads_parquet(arg: str, what: str):
+    """Decorator: run the function (or generator) inside `parquet_input(<its argument arg>, what)`."""
+    import functools
+    import inspect
+
+    def wrap(fn):
+        sig = inspect.signature(fn)
+
+        def path_of(args, kwargs):
+            return sig.bind_partial(*args, **kwargs).arguments.get(arg)
+
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def gen(*args, **kwargs):
+                with parquet_input(path_of(args, kwargs), what):
+                    yield from fn(*args, **kwargs)
+            return gen
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            with parquet_input(path_of(args, kwargs), what):
+                return fn(*args, **kwargs)
+        return call
+
+    return wrap

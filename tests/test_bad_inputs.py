@@ -202,6 +202,50 @@ def test_non_finite_score_fails_select_naming_file_and_id(pool_files, bad):
     assert not out.exists() and not (pool_files / "sel.cost.json").exists()
 
 
+def _damage(path, how):
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "empty":
+        path.write_bytes(b"")
+    else:  # bytes overwritten inside the first page: the footer is intact, the data is not
+        path.write_bytes(data[:8] + b"\xff" * 40 + data[48:])
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "corrupt"])
+def test_corrupt_score_file_fails_select_naming_it(pool_files, how):
+    from selectbench.selection.run import select
+
+    pool = read_pool(pool_files / "pool.parquet")
+    scores = pool_files / "scores.parquet"
+    pd.DataFrame({"id": pool["id"], "score": np.arange(6, dtype=float)}).to_parquet(scores, index=False)
+    _damage(scores, how)
+    out = pool_files / "sel.json"
+    with pytest.raises(DataError, match=r"scores.parquet: cannot read this score file as Parquet: .*"
+                                        r"if it is truncated or corrupt, delete it and rerun the job that writes it"):
+        select(pool_files / "pool.parquet", pool_files / "stats.json", scores, "m", "top_k", {}, 2, 0, out,
+               cost_path=pool_files / "sel.cost.json")
+    assert not out.exists() and not (pool_files / "sel.cost.json").exists()
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty"])
+def test_corrupt_pool_fails_select_and_finetune_naming_it(pool_files, tmp_path, how):
+    from selectbench.selection.run import select
+    from selectbench.training import finetune_selection
+
+    _damage(pool_files / "pool.parquet", how)
+    with pytest.raises(DataError, match=r"pool.parquet: cannot read this pool as Parquet"):
+        select(pool_files / "pool.parquet", pool_files / "stats.json", None, "m", "random", {}, 2, 0,
+               pool_files / "sel.json")
+    assert not (pool_files / "sel.json").exists()
+    sel = pool_files / "selection.json"
+    sel.write_text(json.dumps({"ids": ["s0-0", "s0-1"]}))
+    with pytest.raises(DataError, match=r"pool.parquet: cannot read this pool as Parquet"):
+        finetune_selection(pool_files / "pool.parquet", sel, {"name_or_path": "unused", "revision": None},
+                           {"peft": "lora"}, 0, "cpu", tmp_path / "ck", tmp_path / "loss.csv", tmp_path / "m.json")
+    assert not (tmp_path / "ck").exists()
+
+
 def test_truncated_json_names_the_file(pool_files):
     from selectbench.selection.run import select
 
@@ -257,6 +301,38 @@ def test_misspelled_lm_eval_task_named_with_suggestion(tmp_path):
     with pytest.raises(ConfigError, match=r"evaluation.tasks.mine.lm_eval_task: unknown lm-eval task 'my_tsk' "
                                           r"\(did you mean 'my_task'\?\)"):
         _check_task_names(tm, {"mine": {"lm_eval_task": "my_tsk"}})
+
+
+TASK = {"dataset_path": "json", "dataset_kwargs": {"data_files": {"test": "x.jsonl"}}, "test_split": "test",
+        "output_type": "generate_until", "doc_to_text": "{{q}}", "doc_to_target": "{{a}}",
+        "metric_list": [{"metric": "exact_match"}]}
+
+
+def test_unreadable_task_yaml_is_named_with_its_line(tmp_path):
+    """lm-eval's task index skips a YAML file it cannot parse (a debug message only): a task
+    defined there is 'unknown', and `selectbench validate --tasks` names the file and line."""
+    inc = tmp_path / "my_tasks"
+    inc.mkdir()
+    (inc / "good.yaml").write_text(yaml.safe_dump({"task": "my_good", **TASK}))
+    # line 3 is indented under a plain value: not YAML
+    (inc / "broken.yaml").write_text("task: my_broken\ndataset_path: json\n  test_split: test\n")
+    cfg = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
+    cfg["evaluation"]["include_path"] = "my_tasks"
+    cfg["evaluation"]["tasks"] = {"good": {"lm_eval_task": "my_good", "num_fewshot": 0},
+                                  "mine": {"lm_eval_task": "my_broken", "num_fewshot": 0}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    r = subprocess.run([sys.executable, "-m", "selectbench.cli", "validate", "c.yaml", "--tasks"], cwd=tmp_path,
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode != 0
+    assert "evaluation.tasks.mine.lm_eval_task: unknown lm-eval task 'my_broken'" in r.stderr, r.stderr[-3000:]
+    assert f"cannot read: {inc / 'broken.yaml'}:3: mapping values are not allowed in this context" in r.stderr, r.stderr[-3000:]
+    # with the broken file's task dropped from the config, the tasks check passes (the file is warned about)
+    del cfg["evaluation"]["tasks"]["mine"]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([sys.executable, "-m", "selectbench.cli", "validate", "c.yaml", "--tasks"], cwd=tmp_path,
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
 
 
 # ------------------------------------------------------------------ the workflow: fails before expensive jobs

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import DataError
-from ..io import atomic_path, atomic_write_text
+from ..io import atomic_path, atomic_write_text, reads_parquet
 from ..pools.load import iter_batches
 
 CORE = ("id", "source", "messages", "origin")
@@ -28,6 +28,7 @@ UNLABELLED = {"", "none", "false", "0", "null", "nan"}
 TOKEN_REGEX = r"\w+|[^\w\s]"     # the approximate tokens of selectbench.pools.stats
 
 
+@reads_parquet("path", "pool")
 def read_pool_columns(path, columns=None) -> pa.Table:
     """id, source and (by default) every label column of a normalized pool, as Arrow."""
     schema = pq.read_schema(path)
@@ -43,6 +44,7 @@ def read_pool_columns(path, columns=None) -> pa.Table:
     return pq.read_table(path, columns=list(columns))
 
 
+@reads_parquet("path", "pool")
 def response_lengths(path, batch_rows: int = 65536) -> np.ndarray:
     """Approximate response tokens per row (assistant turns; matches of `\\w+|[^\\w\\s]`,
     RE2's ASCII `\\w`, so close to but not exactly `pools.stats`), computed
@@ -63,6 +65,7 @@ def response_lengths(path, batch_rows: int = 65536) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
+@reads_parquet("path", "score file")
 def length_from_scores(path, ids: pd.Index) -> np.ndarray:
     """Response tokens per pool row from a `length` score file (the scorer model's tokenizer)."""
     t = pq.read_table(path, columns=["id", "score"])

@@ -16,9 +16,13 @@ the one JSON so that paired significance tests read one declared output per task
 from __future__ import annotations
 
 import json
+import logging
 import time
+from pathlib import Path
 
 from ..io import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 SAMPLE_DROP = ("doc", "arguments", "resps")  # large; filtered_resps + metrics are kept
 
@@ -56,15 +60,42 @@ def _task_manager(include_path: str | None, need_defaults: bool):
     return TaskManager(include_path=include_path, include_defaults=need_defaults)
 
 
-def _check_task_names(tm, tasks: dict) -> None:
+def unreadable_task_files(include_path: str | list | None) -> list[str]:
+    """'FILE:LINE: problem' for each task YAML under `include_path` that lm-eval's own loader
+    cannot read. lm-eval's task index skips such a file with a debug message only, so a
+    task defined there would just be 'unknown'."""
+    import yaml
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    roots = [include_path] if isinstance(include_path, str) else list(include_path or [])
+    bad = []
+    for path in sorted(p for root in roots for p in Path(root).rglob("*.yaml")):
+        try:
+            load_yaml(path, resolve_func=False)
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark or e.context_mark
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            bad.append(f"{where}: {e.problem or e.context}")
+        except Exception as e:  # an include that is missing or cyclic, a list instead of a mapping
+            bad.append(f"{path}: {e}")
+    return bad
+
+
+def _check_task_names(tm, tasks: dict, include_path: str | None = None) -> None:
     from ..errors import ConfigError
     from ..registry import unknown
 
     known = set(tm.all_tasks)
+    bad = None
     for key, t in tasks.items():
         if t["lm_eval_task"] not in known:
+            bad = unreadable_task_files(include_path) if bad is None else bad
+            skipped = ("; lm-eval skipped these task files of evaluation.include_path, which it cannot read: "
+                       + "; ".join(bad)) if bad else ""
             raise ConfigError(f"evaluation.tasks.{key}.lm_eval_task: "
-                              f"{unknown('lm-eval task', t['lm_eval_task'], known, 'lm-eval ls tasks')}")
+                              f"{unknown('lm-eval task', t['lm_eval_task'], known, 'lm-eval ls tasks')}{skipped}")
+    for line in unreadable_task_files(include_path) if bad is None else bad:
+        log.warning("lm-eval skips this task file, which it cannot read: %s", line)
 
 
 def check_tasks(tasks: dict, include_path: str | None, local_names=()) -> dict:
@@ -76,7 +107,7 @@ def check_tasks(tasks: dict, include_path: str | None, local_names=()) -> dict:
     """
     need_defaults = any(t["lm_eval_task"] not in local_names for t in tasks.values())
     tm = _task_manager(include_path, need_defaults)
-    _check_task_names(tm, tasks)
+    _check_task_names(tm, tasks, include_path)
     return {key: {"lm_eval_task": t["lm_eval_task"], "num_fewshot": t["num_fewshot"],
                   "kind": "local" if t["lm_eval_task"] in local_names else "lm-eval"}
             for key, t in tasks.items()}
@@ -95,7 +126,7 @@ def evaluate(model_args: dict, tasks: dict, out_paths: dict, include_path: str |
 
     need_defaults = any(t["lm_eval_task"] not in local_names for t in tasks.values())
     tm = _task_manager(include_path, need_defaults)
-    _check_task_names(tm, tasks)
+    _check_task_names(tm, tasks, include_path)
     add_bos = {"add_bos_token": True}
     lm = HFLM(**model_args, **add_bos)
     written = {}

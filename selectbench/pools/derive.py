@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, DataError
-from ..io import atomic_paths
+from ..io import atomic_paths, parquet_input
 from .load import iter_batches
 from .stats import CORE_COLUMNS, StatsAccumulator
 
@@ -91,7 +91,8 @@ def source_codes(paths) -> tuple[np.ndarray, list[str]]:
     names: list[str] = []
     parts = []
     for path in paths:
-        col = pq.read_table(path, columns=["source"], read_dictionary=["source"]).column("source")
+        with parquet_input(path, "parent pool"):
+            col = pq.read_table(path, columns=["source"], read_dictionary=["source"]).column("source")
         for chunk in col.chunks:
             local = [names.index(v) if v in names else (names.append(v) or len(names) - 1)
                      for v in chunk.dictionary.to_pylist()]
@@ -105,8 +106,9 @@ def check_distinct_ids(parents: list[tuple[str, str]], name: str, batch_rows: in
     whose hash repeats are compared as strings."""
     hashes = []
     for _, path in parents:
-        for batch in iter_batches(pq.ParquetFile(path), batch_rows, ["id"]):
-            hashes.append(np.fromiter((hash(v) for v in batch.column(0).to_pylist()), dtype=np.int64))
+        with parquet_input(path, "parent pool"):
+            for batch in iter_batches(pq.ParquetFile(path), batch_rows, ["id"]):
+                hashes.append(np.fromiter((hash(v) for v in batch.column(0).to_pylist()), dtype=np.int64))
     h = np.concatenate(hashes) if hashes else np.array([], dtype=np.int64)
     srt = np.sort(h)
     repeated = set(srt[1:][srt[1:] == srt[:-1]].tolist())
@@ -132,7 +134,10 @@ def derive_pool(parents: list[tuple[str, str]], spec: dict, rows: int, out_pool,
     declared row count of the derived pool (checked before anything is written).
     """
     where = f"pools.{name}.derive"
-    files = [pq.ParquetFile(p) for _, p in parents]
+    files = []
+    for _, p in parents:
+        with parquet_input(p, "parent pool"):
+            files.append(pq.ParquetFile(p))
     schema = files[0].schema_arrow
     for (pname, path), f in zip(parents, files):
         missing = [c for c in CORE_COLUMNS if c not in f.schema_arrow.names]

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, DataError
-from ..io import atomic_paths
+from ..io import atomic_paths, reads_parquet
 from .formats import FORMATS, RowError, check_unicode, convert
 from .stats import CORE_COLUMNS, StatsAccumulator, pool_stats
 
@@ -559,6 +559,7 @@ def _check_pool_schema(path, names) -> None:
         raise DataError(path, None, missing[0], "not a normalized pool: missing column")
 
 
+@reads_parquet("path", "pool")
 def read_pool(path, columns=None) -> pd.DataFrame:
     """Read a normalized pool written by `write_pool` (messages as lists of dicts).
 
@@ -587,6 +588,7 @@ def _as_frame(table: pa.Table) -> pd.DataFrame:
     )
 
 
+@reads_parquet("path", "pool")
 def read_pool_rows(path, ids, columns=None) -> pd.DataFrame:
     """The rows of the pool whose id is in `ids` (pool order), like `read_pool`.
 
@@ -617,6 +619,7 @@ def iter_batches(pf: "pq.ParquetFile", batch_rows: int, columns=None):
         yield from pf.iter_batches(batch_size=batch_rows, row_groups=[i], columns=cols)
 
 
+@reads_parquet("path", "pool")
 def iter_pool(path, columns=("id", "messages"), chunk_rows: int = CHUNK_ROWS):
     """Yield the pool in record batches of at most `chunk_rows` (Arrow), reading only `columns`."""
     pf = pq.ParquetFile(path)
@@ -624,6 +627,7 @@ def iter_pool(path, columns=("id", "messages"), chunk_rows: int = CHUNK_ROWS):
     yield from iter_batches(pf, chunk_rows, columns)
 
 
+@reads_parquet("path", "pool")
 def pool_num_rows(path) -> int:
     """The pool's row count, from the Parquet footer (reads no rows)."""
     pf = pq.ParquetFile(path)
@@ -631,6 +635,7 @@ def pool_num_rows(path) -> int:
     return pf.metadata.num_rows
 
 
+@reads_parquet("path", "pool")
 def pool_ids(path) -> pa.Array:
     """The pool's id column as one Arrow string array (bytes per row)."""
     pf = pq.ParquetFile(path)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import __version__
 from ..errors import ScoreError
-from ..io import atomic_write_json, atomic_write_parquet, read_json
+from ..io import atomic_write_json, atomic_write_parquet, parquet_input, read_json
 from ..pools import pool_num_rows, read_pool
 from .base import SCORERS, PoolFile, ScoreContext, check_scores
 
@@ -145,8 +145,13 @@ def merge_score_shards(shard_paths: list, shard_provenance_paths: list, pool_pat
             if prov.get(key) != provs[0].get(key):
                 raise ScoreError(f"{path}: `{key}` differs from shard 0's ({shard_provenance_paths[0]})")
         expect = stop
-    scores = pd.concat([pd.read_parquet(p) for p in shard_paths], ignore_index=True)
-    pool_ids = pq.read_table(pool_path, columns=["id"]).column("id").to_pandas().astype(str)
+    parts = []
+    for p in shard_paths:
+        with parquet_input(p, "score shard"):
+            parts.append(pd.read_parquet(p))
+    scores = pd.concat(parts, ignore_index=True)
+    with parquet_input(pool_path, "pool"):
+        pool_ids = pq.read_table(pool_path, columns=["id"]).column("id").to_pandas().astype(str)
     where = f"merged shards of scorer '{provs[0]['scorer']}' on {pool_path}"
     check_scores(scores, pool_ids, where)
     if not scores["id"].astype(str).reset_index(drop=True).equals(pool_ids.reset_index(drop=True)):

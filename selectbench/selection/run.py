@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import __version__
 from ..errors import SelectbenchError
 from ..errors import DataError
-from ..io import atomic_write_json, read_json, sha256_file
+from ..io import atomic_write_json, parquet_input, read_json, reads_parquet, sha256_file
 from ..pools import pool_ids, read_pool
 from .base import SELECTORS, SelectContext
 
@@ -26,7 +26,8 @@ def select(pool_path, stats_path, scores_path, method: str, selector: str, param
     scores = None
     ids_in_order = pool_ids(pool_path) if spec.needs_scores or spec.needs_embeddings else None
     if spec.needs_scores:
-        scores = pd.read_parquet(scores_path, columns=_score_columns(scores_path))
+        with parquet_input(scores_path, "score file"):
+            scores = pd.read_parquet(scores_path, columns=_score_columns(scores_path))
         if not same_ids(scores_path, ids_in_order):
             raise SelectbenchError(f"{scores_path}: ids are not those of {pool_path} in pool order; "
                                    "rescore the pool")
@@ -81,6 +82,7 @@ def check_finite_scores(scores, path) -> None:
                         "refusing to rank it — rescore the pool")
 
 
+@reads_parquet("path", "score file")
 def _score_columns(path) -> list[str]:
     """Every column of a score file except `embedding` (selectors read embeddings separately)."""
     import pyarrow.parquet as pq
@@ -88,6 +90,7 @@ def _score_columns(path) -> list[str]:
     return [c for c in pq.ParquetFile(path).schema_arrow.names if c != "embedding"]
 
 
+@reads_parquet("path", "score file")
 def same_ids(path, ids) -> bool:
     """Whether the `id` column of Parquet file `path` equals `ids` (Arrow), element by element."""
     import pyarrow as pa
@@ -99,6 +102,7 @@ def same_ids(path, ids) -> bool:
     return len(other) == len(ids) and other.equals(ids)
 
 
+@reads_parquet("path", "score file")
 def load_embeddings(path, ids):
     """The `embedding` column of a score file as a [n, d] float32 array in pool order.
 

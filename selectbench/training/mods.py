@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SelectbenchError
-from ..io import atomic_write_json
+from ..io import atomic_write_json, parquet_input
 from .finetune import Preset, finetune
 
 DEFAULTS = {"quality_threshold": 0.0, "necessity_threshold": 0.0, "seed_size": None, "max_new_tokens": 256,
@@ -141,7 +141,8 @@ def run_mods(pool_path, scores_path, embeddings_path, out_selection, model_dir, 
     from ..selection.run import load_embeddings
 
     pool = read_pool(pool_path)
-    scores = pd.read_parquet(scores_path, columns=["id", "score"])
+    with parquet_input(scores_path, "score file"):
+        scores = pd.read_parquet(scores_path, columns=["id", "score"])
     if scores["id"].astype(str).tolist() != pool["id"].astype(str).tolist():
         raise SelectbenchError(f"{scores_path}: ids are not those of {pool_path} in pool order; rescore the pool")
     x = load_embeddings(embeddings_path, pool)
