@@ -86,15 +86,14 @@ def _check_task_names(tm, tasks: dict, include_path: str | None = None) -> None:
     from ..registry import unknown
 
     known = set(tm.all_tasks)
-    bad = None
+    bad = unreadable_task_files(include_path)
     for key, t in tasks.items():
         if t["lm_eval_task"] not in known:
-            bad = unreadable_task_files(include_path) if bad is None else bad
             skipped = ("; lm-eval skipped these task files of evaluation.include_path, which it cannot read: "
                        + "; ".join(bad)) if bad else ""
             raise ConfigError(f"evaluation.tasks.{key}.lm_eval_task: "
                               f"{unknown('lm-eval task', t['lm_eval_task'], known, 'lm-eval ls tasks')}{skipped}")
-    for line in unreadable_task_files(include_path) if bad is None else bad:
+    for line in bad:
         log.warning("lm-eval skips this task file, which it cannot read: %s", line)
 
 
@@ -126,7 +125,7 @@ def evaluate(model_args: dict, tasks: dict, out_paths: dict, include_path: str |
 
     need_defaults = any(t["lm_eval_task"] not in local_names for t in tasks.values())
     tm = _task_manager(include_path, need_defaults)
-    _check_task_names(tm, tasks, include_path)
+    _check_task_names(tm, tasks)  # the early check_tasks job named any unreadable task file
     add_bos = {"add_bos_token": True}
     lm = HFLM(**model_args, **add_bos)
     written = {}

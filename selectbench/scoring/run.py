@@ -16,6 +16,7 @@ import pandas as pd
 from .. import __version__
 from ..errors import ScoreError
 from ..io import atomic_write_json, atomic_write_parquet, parquet_input, read_json
+from ..pools import pool_ids as pool_id_array
 from ..pools import pool_num_rows, read_pool
 from .base import SCORERS, PoolFile, ScoreContext, check_scores
 
@@ -123,8 +124,6 @@ def merge_score_shards(shard_paths: list, shard_provenance_paths: list, pool_pat
     The shards must cover the pool's rows exactly once, in pool order; the result is the
     file an unsharded score job writes (same table, same Parquet writer).
     """
-    import pyarrow.parquet as pq
-
     if len(shard_paths) != len(shard_provenance_paths) or not shard_paths:
         raise ScoreError(f"merging scores into {out_path}: {len(shard_paths)} shard files, "
                          f"{len(shard_provenance_paths)} provenance files")
@@ -150,8 +149,7 @@ def merge_score_shards(shard_paths: list, shard_provenance_paths: list, pool_pat
         with parquet_input(p, "score shard"):
             parts.append(pd.read_parquet(p))
     scores = pd.concat(parts, ignore_index=True)
-    with parquet_input(pool_path, "pool"):
-        pool_ids = pq.read_table(pool_path, columns=["id"]).column("id").to_pandas().astype(str)
+    pool_ids = pool_id_array(pool_path).to_pandas().astype(str)
     where = f"merged shards of scorer '{provs[0]['scorer']}' on {pool_path}"
     check_scores(scores, pool_ids, where)
     if not scores["id"].astype(str).reset_index(drop=True).equals(pool_ids.reset_index(drop=True)):
