@@ -631,11 +631,14 @@ def code_of(*modules):
 
 
 def generator_code(build):
-    return (
-        code_of(*GENERATOR_CODE.get(build["generator"], ("selectbench.builders",)))
-        if build
-        else {}
-    )
+    if not build:
+        return {}
+    from selectbench.builders import POOL_GENERATORS
+
+    gen = build["generator"]
+    if gen not in GENERATOR_CODE and gen in POOL_GENERATORS:  # a plug-in's pool generator
+        return code_of("selectbench.builders", POOL_GENERATORS.get(gen).fn.__module__)
+    return code_of(*GENERATOR_CODE.get(gen, ("selectbench.builders",)))
 
 
 def score_code(wildcards):

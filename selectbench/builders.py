@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Callable
+
 from .errors import ConfigError
 from .io import atomic_write_json
+from .registry import REQUIRED, Registry
 
 
-def make_raw_pool(build: dict, out_dir) -> dict:
-    """`build: {generator: demo_pool, params: {n_rows, seed, defect_rate}}` → raw files."""
-    if build["generator"] == "demo_pool":
-        from .demo.data import make_demo_pool
+@dataclass(frozen=True)
+class PoolGenerator:
+    name: str
+    fn: Callable[..., object]    # fn(out_dir, **params): writes the raw pool's files into out_dir
+    params: dict = field(default_factory=dict)   # allowed parameter → default (REQUIRED: none)
+    doc: str = ""
 
-        return make_demo_pool(out_dir, **build["params"])
-    raise ConfigError(f"unknown pool generator '{build['generator']}'")
+
+POOL_GENERATORS: Registry[PoolGenerator] = Registry("pool generator", group="selectbench.pool_generators")
+
+
+def pool_generator(name: str, *, params: dict | None = None):
+    """Register `fn(out_dir, **params)` as pool generator `name` (a config's
+    `pools.<p>.build.generator`): it writes the raw files that `pools.<p>.sources` then read,
+    under `results/raw/<p>/`. `params`: allowed parameter → default (`REQUIRED`: the config
+    must give it); the function gets the config's params only."""
+
+    def deco(fn):
+        POOL_GENERATORS.register(name, source=fn)(PoolGenerator(name, fn, dict(params or {}),
+                                                                (fn.__doc__ or "").strip()))
+        return fn
+
+    return deco
+
+
+@pool_generator("demo_pool", params={"n_rows": REQUIRED, "seed": REQUIRED, "defect_rate": REQUIRED})
+def demo_pool(out_dir, **params) -> dict:
+    """the demo pool: five JSONL files with labelled defects (selectbench.demo.data)"""
+    from .demo.data import make_demo_pool
+
+    return make_demo_pool(out_dir, **params)
+
+
+def make_raw_pool(build: dict, out_dir) -> object:
+    """`build: {generator: NAME, params: {...}}` → the raw files of a generated pool."""
+    gen = POOL_GENERATORS.get(build["generator"], "build.generator")
+    return gen.fn(out_dir, **build["params"])
 
 
 PRE_EXPERIENCED_OPTIONAL = ("sampling", "low_pct", "high_pct", "batch_size", "max_length")

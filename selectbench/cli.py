@@ -23,17 +23,26 @@ import sys
 from .errors import SelectbenchError
 
 
-def _list(what: str) -> None:
+def _list(what: str, config: str | None = None) -> None:
+    """Every registered name with where it comes from (package, module:line); `config`:
+    also that config's `plugins.modules`."""
+    from .builders import POOL_GENERATORS
     from .config import GENERATORS
+    from .plugins import load
     from .pools import FORMATS
     from .scoring import SCORERS
     from .selection import SELECTORS
 
+    if config:
+        from .config import load_yaml_strict
+
+        load((load_yaml_strict(config) or {}).get("plugins"))
     if what in ("all", "scorers"):
         print("scorers:")
         for name in SCORERS:
             s = SCORERS.get(name)
             print(f"  {name:<16} {'model' if s.needs_model else '-':<6} {s.doc.splitlines()[0] if s.doc else ''}")
+            print(f"  {'':<16} from {SCORERS.origin(name)}")
             if s.params:
                 print(f"  {'':<16} params: {', '.join(f'{k}={v!r}' for k, v in s.params.items())}")
     if what in ("all", "selectors"):
@@ -42,9 +51,15 @@ def _list(what: str) -> None:
             s = SELECTORS.get(name)
             kind = "scores" if s.needs_scores else "-"
             print(f"  {name:<16} {kind:<6} {s.doc.splitlines()[0] if s.doc else ''}")
+            print(f"  {'':<16} from {SELECTORS.origin(name)}")
+            if s.params:
+                print(f"  {'':<16} params: {', '.join(f'{k}={v!r}' for k, v in s.params.items())}")
     if what in ("all", "formats"):
         print("pool formats:", ", ".join(FORMATS))
     if what in ("all", "generators"):
+        for g in POOL_GENERATORS:
+            params = POOL_GENERATORS.get(g).params
+            print(f"pool generator {g}: {', '.join(sorted(params))}  (from {POOL_GENERATORS.origin(g)})")
         for kind, gens in GENERATORS.items():
             for g, params in gens.items():
                 print(f"{kind} generator {g}: {', '.join(sorted(params))}")
@@ -229,6 +244,7 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("list", help="registered scorers, selectors, pool formats, generators")
     p.add_argument("what", nargs="?", default="all", choices=["all", "scorers", "selectors", "formats", "generators"])
+    p.add_argument("--config", help="also list the plug-in modules this config imports (plugins.modules)")
     p = sub.add_parser("validate", help="validate a config (as the Snakefile does at parse time)")
     p.add_argument("config")
     p.add_argument("--tasks", action="store_true", help="also resolve lm-eval task names (slower)")
@@ -283,7 +299,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         if args.cmd == "list":
-            _list(args.what)
+            _list(args.what, args.config)
         elif args.cmd == "validate":
             _validate(args.config, args.tasks)
         elif args.cmd == "tasks":

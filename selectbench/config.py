@@ -19,13 +19,13 @@ import jsonschema
 import yaml
 
 from .errors import ConfigError
-from .registry import did_you_mean, unknown
+from .registry import REQUIRED, did_you_mean, unknown
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
 # Generators that build inputs inside the workflow (the demo), with their parameters.
+# (pool generators are a registry that plug-ins extend: builders.POOL_GENERATORS)
 GENERATORS = {
-    "pool": {"demo_pool": {"n_rows", "seed", "defect_rate"}},
     "model": {"tiny_llama": {"vocab_size", "hidden_size", "num_layers", "num_heads",
                              "intermediate_size", "max_position", "pretrain_docs",
                              "pretrain_steps", "batch_size", "seq_len", "lr", "seed"},
@@ -284,20 +284,44 @@ def _schema_errors(config: dict, schema: dict) -> None:
         raise ConfigError("config does not match schemas/config.schema.yaml:\n" + "\n".join(lines))
 
 
-def _check_params(kind: str, name: str, given: dict, allowed, where: str) -> None:
+def _check_params(kind: str, name: str, given: dict, allowed, where: str, origin=None) -> None:
+    """Every given parameter is declared; every declared one without a default
+    (`registry.REQUIRED`) is given. `origin`: where the implementation lives (plug-ins)."""
+    from_ = f" ({origin})" if origin is not None and not origin.builtin else ""
     for key in given:
         if key not in allowed:
-            raise ConfigError(f"{where}: unknown parameter '{key}' for {kind} '{name}'"
+            raise ConfigError(f"{where}: unknown parameter '{key}' for {kind} '{name}'{from_}"
                               f"{did_you_mean(key, allowed)}; allowed: {', '.join(sorted(allowed)) or '(none)'}")
+    if isinstance(allowed, dict):
+        missing = sorted(k for k, v in allowed.items() if v is REQUIRED and k not in given)
+        if missing:
+            raise ConfigError(f"{where}: {kind} '{name}'{from_} needs parameter"
+                              f"{'s' if len(missing) > 1 else ''} {', '.join(missing)} (declared without a default)")
+
+
+def generators(kind: str) -> dict:
+    """Generator name → its parameters, for one kind of `build:` (pool generators from their
+    registry, plug-ins included)."""
+    if kind == "pool":
+        from .builders import POOL_GENERATORS
+
+        return {n: POOL_GENERATORS.get(n).params for n in POOL_GENERATORS}
+    return GENERATORS[kind]
 
 
 def _check_build(kind: str, build: dict | None, where: str) -> None:
     if build is None:
         return
-    gens = GENERATORS[kind]
+    gens = generators(kind)
     if build["generator"] not in gens:
         raise ConfigError(f"{where}.build: {unknown(f'{kind} generator', build['generator'], gens)}")
-    _check_params("generator", build["generator"], build["params"], gens[build["generator"]], f"{where}.build")
+    origin = None
+    if kind == "pool":
+        from .builders import POOL_GENERATORS
+
+        origin = POOL_GENERATORS.origin(build["generator"])
+    _check_params("generator", build["generator"], build["params"], gens[build["generator"]], f"{where}.build",
+                  origin)
 
 
 def _check_preset(preset: dict, where: str) -> None:
@@ -403,6 +427,9 @@ def check_config(config: dict) -> Experiment:
     # from here on every mapping is key-sorted: no job, list or param depends on how the
     # config was written (key order, JSON or YAML, 3 or 3.0)
     canonicalize_config(config)
+    from .plugins import load as load_plugins
+
+    load_plugins(config["plugins"])   # before any name is looked up (paths: relative to the working dir)
 
     models = config["models"]
     for name, m in models.items():
@@ -446,7 +473,7 @@ def check_config(config: dict) -> Experiment:
 
     for sname, params in config["scoring"].items():
         spec = SCORERS.get(sname, "scoring")
-        _check_params("scorer", sname, params, spec.params, f"scoring.{sname}")
+        _check_params("scorer", sname, params, spec.params, f"scoring.{sname}", SCORERS.origin(sname))
         for mname in model_param_names(params):
             if mname not in models:
                 raise ConfigError(f"scoring.{sname}: {unknown('model', mname, models)}")
@@ -455,7 +482,8 @@ def check_config(config: dict) -> Experiment:
     for name, m in config["methods"].items():
         where = f"methods.{name}"
         sel = SELECTORS.get(m["selector"], f"{where}.selector")
-        _check_params("selector", m["selector"], m.get("params", {}), sel.params, where + ".params")
+        _check_params("selector", m["selector"], m.get("params", {}), sel.params, where + ".params",
+                      SELECTORS.origin(m["selector"]))
         for key, value in m.get("params", {}).items():
             if key.endswith("_model") and value not in models:
                 raise ConfigError(f"{where}.params.{key}: {unknown('model', str(value), models)}")

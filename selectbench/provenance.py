@@ -124,16 +124,53 @@ def read_record(path) -> dict | None:
 
 
 # ---------------------------------------------------------------- code identity
+def _tracked(modname: str) -> bool:
+    """selectbench's own modules and those of loaded plug-in packages (their code counts)."""
+    from .plugins import plugin_tops
+
+    top = modname.split(".")[0]
+    return top == "selectbench" or top in plugin_tops()
+
+
 def _module_file(modname: str) -> Path | None:
     parts = modname.split(".")
     if parts[0] != "selectbench":
-        return None
+        return _plugin_file(modname) if _tracked(modname) else None
     p = PACKAGE_DIR.joinpath(*parts[1:])
     if (p / "__init__.py").exists():
         return p / "__init__.py"
     if p.with_suffix(".py").exists():
         return p.with_suffix(".py")
     return None
+
+
+def _plugin_file(modname: str) -> Path | None:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(modname)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin)
+
+
+def _code_key(f: Path) -> str:
+    """A code file's name in a `code` param: package-relative for selectbench, else
+    'plugin:<path from the plug-in's top-level package>'."""
+    try:
+        return f.relative_to(PACKAGE_DIR.parent).as_posix()
+    except ValueError:
+        pass
+    from .plugins import plugin_tops
+
+    parts = f.resolve().parts
+    for i in range(len(parts) - 1, -1, -1):
+        stem = parts[i][:-3] if parts[i].endswith(".py") else parts[i]
+        if stem in plugin_tops():
+            return "plugin:" + "/".join(parts[i:])
+    return "plugin:" + f.name
 
 
 def _resolve(modname: str, level: int, module: str | None, is_pkg: bool) -> str:
@@ -150,11 +187,11 @@ def _imports(tree, modname: str, is_pkg: bool):
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
-                if a.name.startswith("selectbench"):
+                if _tracked(a.name):
                     yield a.name, None
         elif isinstance(node, ast.ImportFrom):
             target = _resolve(modname, node.level, node.module, is_pkg)
-            if target.startswith("selectbench"):
+            if target and _tracked(target):
                 yield target, [a.name for a in node.names]
 
 
@@ -163,9 +200,14 @@ def _parse(path: Path):
     return ast.parse(path.read_text(encoding="utf-8"))
 
 
+# modules that only find code (plug-ins' loader): they import every registry lazily, but
+# compute nothing a result depends on; the plug-in modules they load are hashed by name
+NOT_CODE_PATH = {"selectbench.plugins"}
+
+
 def _closure(modname: str, names: tuple | None, seen: set) -> None:
     f = _module_file(modname)
-    if f is None or (modname, names) in seen:
+    if f is None or modname in NOT_CODE_PATH or (modname, names) in seen:
         return
     seen.add((modname, names))
     is_pkg = f.name == "__init__.py"
@@ -210,7 +252,7 @@ def code_files(*modules: str) -> dict:
     for m in modules:
         _closure(m, None, seen)
     files = sorted({_module_file(m) for m, tag in seen if tag == "__file__"})
-    return {f.relative_to(PACKAGE_DIR.parent).as_posix(): code_digest(f)[:16] for f in files}
+    return {_code_key(f): code_digest(f)[:16] for f in files}
 
 
 def code_digest(path) -> str:

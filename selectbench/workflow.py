@@ -153,6 +153,7 @@ def logged(snakemake, inline_provenance=()):
         try:
             _header(log, snakemake)
             forget(snakemake.output)
+            _load_plugins(snakemake)
             yield log
             _finish(log, snakemake, started, t0, inline_provenance)
         except Exception as e:
@@ -162,6 +163,16 @@ def logged(snakemake, inline_provenance=()):
         finally:
             root.removeHandler(handler)
             logging.getLogger("selectbench").removeHandler(shout)
+
+
+def _load_plugins(snakemake) -> None:
+    """The config's plug-in modules, as the Snakefile loaded them at parse time (a job is
+    its own process; installed entry points load by themselves on first use)."""
+    from .plugins import load
+
+    plugins = (getattr(snakemake, "config", None) or {}).get("plugins")
+    if plugins:
+        load(plugins)
 
 
 def checkpointing_of(snakemake) -> dict | None:

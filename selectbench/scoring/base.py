@@ -129,7 +129,7 @@ class ScorerSpec:
         return {**self.params, **given}
 
 
-SCORERS: Registry[ScorerSpec] = Registry("scorer")
+SCORERS: Registry[ScorerSpec] = Registry("scorer", group="selectbench.scorers")
 
 
 def scorer(name: str, *, needs_model: bool, params: dict | None = None, embeds: bool = False,
@@ -145,7 +145,7 @@ def scorer(name: str, *, needs_model: bool, params: dict | None = None, embeds: 
     """
 
     def deco(fn):
-        SCORERS.register(name)(ScorerSpec(name, fn, needs_model, dict(params or {}),
+        SCORERS.register(name, source=fn)(ScorerSpec(name, fn, needs_model, dict(params or {}),
                                           (fn.__doc__ or "").strip(), embeds, shardable, shard_align,
                                           streams, row_bytes))
         return fn

@@ -8,7 +8,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..registry import Registry
+from ..errors import ConfigError
+from ..registry import Registry, origin_of
 
 
 @dataclass(frozen=True)
@@ -35,19 +36,33 @@ class SelectorSpec:
     pool_columns: tuple[str, ...] = ("id", "source")
 
 
-SELECTORS: Registry[SelectorSpec] = Registry("selector")
+SELECTORS: Registry[SelectorSpec] = Registry("selector", group="selectbench.selectors")
 
 
-def selector(name: str, *, needs_scores: bool, uses_budget: bool = True, params: dict | None = None,
+def selector(name: str, *, needs_scores: bool, uses_budget: bool | None = None, params: dict | None = None,
              needs_embeddings: bool = False, pool_columns: tuple[str, ...] = ("id", "source")):
-    """Register `fn(ctx) -> list[str]` as selector `name`; `params`: allowed name → default.
+    """Register `fn(ctx) -> list[str]` as selector `name`; `params`: allowed name → default
+    (`registry.REQUIRED`: the config must give it).
 
+    `uses_budget`, the budget contract: True — the selector returns exactly `ctx.budget` ids
+    (the workflow checks it), one selection file per budget; False — it takes what it takes
+    (`ctx.budget` is None), one file for all budgets. A plug-in must say which; selectbench's
+    own selectors default to True.
     `pool_columns`: the only pool columns `ctx.pool` holds (add "messages" only if the
     selector reads the text: it is the one column whose memory grows with the text).
     """
 
     def deco(fn):
-        SELECTORS.register(name)(SelectorSpec(name, fn, needs_scores, uses_budget, needs_embeddings,
+        nonlocal uses_budget
+        if uses_budget is None:
+            origin = origin_of(fn)
+            if not origin.builtin:
+                raise ConfigError(
+                    f"selector '{name}' ({origin}) has no budget contract: pass uses_budget=True (it "
+                    "returns exactly ctx.budget ids) or uses_budget=False (it takes what it takes) "
+                    "to @selector")
+            uses_budget = True
+        SELECTORS.register(name, source=fn)(SelectorSpec(name, fn, needs_scores, uses_budget, needs_embeddings,
                                               dict(params or {}), (fn.__doc__ or "").strip(),
                                               tuple(pool_columns)))
         return fn
