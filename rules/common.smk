@@ -461,14 +461,17 @@ def eval_params():
 
 
 def include_task_files():
-    """The YAML files under `evaluation.include_path` (inputs: an edited task reruns its jobs)."""
+    """The YAML files under `evaluation.include_path` and the task plug-ins' folders
+    (inputs: an edited task reruns its jobs)."""
     from selectbench.evaluation.run import include_root
+    from selectbench.plugins import task_dirs
 
     inc = config["evaluation"]["include_path"]
-    if not inc:
-        return []
-    root = include_root(inc, workflow.basedir)
-    return sorted(str(p) for p in root.rglob("*") if p.is_file() and "yaml" in p.name)
+    roots = [include_root(inc, workflow.basedir)] if inc else []
+    roots += list(task_dirs().values())
+    return sorted(
+        str(p) for r in roots for p in r.rglob("*") if p.is_file() and "yaml" in p.name
+    )
 
 
 def winrate_spec(wildcards):
@@ -636,7 +639,8 @@ def generator_code(build):
     from selectbench.builders import POOL_GENERATORS
 
     gen = build["generator"]
-    if gen not in GENERATOR_CODE and gen in POOL_GENERATORS:  # a plug-in's pool generator
+    # a plug-in's pool generator: its own module
+    if gen not in GENERATOR_CODE and gen in POOL_GENERATORS:
         return code_of("selectbench.builders", POOL_GENERATORS.get(gen).fn.__module__)
     return code_of(*GENERATOR_CODE.get(gen, ("selectbench.builders",)))
 

@@ -11,6 +11,8 @@ every job loads the same plug-ins before it looks a name up):
 
   The entry point's name is the name it registers; its value, the module that registers it
   (importing the module runs its ``@selector``/``@scorer``/``@pool_generator`` decorators).
+  Benchmark tasks: group ``selectbench.tasks``, whose entry point names a package; the
+  lm-eval task YAML files in that package's folder join `evaluation.include_path`.
 - **`plugins.modules`** in the config: modules to import, for code that is not installed;
   `plugins.paths` are put in front of ``sys.path`` for them (relative to the working
   directory, as every path of a config).
@@ -102,6 +104,33 @@ def load(plugins: dict | None, workdir=".") -> None:
             sys.path.insert(0, path)
     for module in plugins.get("modules", []):
         _import(module, f"plug-in module '{module}' (config plugins.modules)")
+
+
+TASKS_GROUP = "selectbench.tasks"
+
+
+def task_dirs() -> dict[str, Path]:
+    """{entry point name: folder} of the installed task plug-ins (group `selectbench.tasks`):
+    each names a package whose folder holds lm-eval task YAML files. Its folder is found
+    without importing it."""
+    import importlib.util
+
+    out = {}
+    for ep in sorted(md.entry_points(group=TASKS_GROUP), key=lambda e: e.name):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        what = f"task plug-in '{ep.name}' (entry point '{ep.name} = {ep.value}' of {dist}, group {TASKS_GROUP})"
+        try:
+            spec = importlib.util.find_spec(ep.value.split(":")[0].strip())
+        except (ImportError, ValueError) as e:
+            raise ConfigError(f"{what}: cannot find its package: {e}") from None
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        if not locations:
+            raise ConfigError(f"{what}: {ep.value} is not a package (a folder of lm-eval task YAML files)")
+        folder = Path(locations[0])
+        if not any(folder.rglob("*.yaml")):
+            raise ConfigError(f"{what}: its folder {folder} holds no task YAML files")
+        out[ep.name] = folder.resolve()
+    return out
 
 
 def package_of(module: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_workflow import REPO, small_config, snakemake
+from test_workflow import REPO, SNAKEMAKE, small_config, snakemake
 
 SELECTBENCH = [sys.executable, "-m", "selectbench.cli"]
 
@@ -214,3 +214,41 @@ def test_config_plugin_module_that_fails_is_named(tmp_path):
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     res = cli("validate", "cfg.yaml", cwd=tmp_path)
     assert res.returncode == 1 and "plugins.paths: 'no_such_dir' is not a directory" in res.stderr
+
+
+TASK_YAML = """\
+task: acme_echo
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: acme_echo.jsonl
+test_split: test
+doc_to_text: prompt
+output_type: multiple_choice
+doc_to_choice: choices
+doc_to_target: label
+metric_list:
+- metric: acc
+  aggregation: mean
+  higher_is_better: true
+"""
+
+
+def test_installed_task_plugin_is_a_benchmark_and_an_input_of_the_eval_jobs(tmp_path):
+    site = tmp_path / "site"
+    make_dist(site, "acme_tasks", {"acme_tasks/__init__.py": "", "acme_tasks/acme_echo.yaml": TASK_YAML},
+              "[selectbench.tasks]\nacme = acme_tasks\n")
+    cfg = small_config()
+    cfg["evaluation"]["tasks"] = {"echo": {"lm_eval_task": "acme_echo", "num_fewshot": 0}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    env = {"PYTHONPATH": str(site)}
+    res = cli("validate", "--tasks", "cfg.yaml", cwd=tmp_path, env_extra=env)
+    assert res.returncode == 0, res.stderr
+    bare = cli("validate", "--tasks", "cfg.yaml", cwd=tmp_path)   # without the plug-in: unknown
+    assert bare.returncode == 1 and "acme_echo" in bare.stderr
+    dry = subprocess.run(SNAKEMAKE + ["-n", "--snakefile", str(REPO / "Snakefile"),
+                          "--directory", str(tmp_path), "--configfile", "cfg.yaml", "--cores", "1",
+                          "results/evals/base/tiny/echo.json"], capture_output=True, text=True, cwd=tmp_path,
+                         env=dict(os.environ, PYTHONPATH=str(site)))
+    assert dry.returncode == 0, dry.stderr
+    assert str(site / "acme_tasks" / "acme_echo.yaml") in dry.stdout   # an input: editing it reruns the evals

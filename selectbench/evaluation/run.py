@@ -15,7 +15,9 @@ def include_root(include_path: str, workflow_dir=".") -> Path:
 
 def task_includes(evaluation: dict, tasks_dir, workflow_dir=".") -> tuple[list[str] | None, tuple]:
     """(lm-eval include paths, names of the tasks they define): the generated local tasks
-    (`tasks_dir`) and `evaluation.include_path` (relative to `workflow_dir`)."""
+    (`tasks_dir`), `evaluation.include_path` (relative to `workflow_dir`) and the task
+    folders of installed plug-ins (entry-point group `selectbench.tasks`)."""
+    from ..plugins import task_dirs
     from . import local_task_names
 
     local = evaluation.get("local_tasks")
@@ -28,6 +30,12 @@ def task_includes(evaluation: dict, tasks_dir, workflow_dir=".") -> tuple[list[s
         root = include_root(inc, workflow_dir)
         paths.append(str(root.resolve()))
         names += tuple(TaskManager(include_path=str(root.resolve()), include_defaults=False).all_tasks)
+    plugin_dirs = [str(d) for d in task_dirs().values()]
+    if plugin_dirs:
+        from lm_eval.tasks import TaskManager
+
+        paths += plugin_dirs
+        names += tuple(TaskManager(include_path=plugin_dirs, include_defaults=False).all_tasks)
     return (paths or None), names
 
 
