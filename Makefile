@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   — build the pinned environment, run the whole workflow on the embedded demo
 #   make test   — build the pinned environment, run the test suite
+# Edit loop: make test-fast (every test not marked slow).
 # Also: make bench (figures → BENCHMARKS.md), make dag (paper-scale plan), make lint.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -8,7 +9,7 @@ BIN     = $(VENV)/bin
 CORES  ?= 2
 STAMP   = $(VENV)/.selectbench-installed
 
-.PHONY: demo demo-all test bench bench-scale dag lint conda-env readme-table
+.PHONY: demo demo-all test test-fast bench bench-scale dag lint conda-env readme-table
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,10 @@ demo-all: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(BIN)/python -m pytest -q
+
+# the edit loop: every test not marked slow (no end-to-end workflow runs)
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(BIN)/python -m pytest -q -m "not slow" -n $(CORES) --dist loadgroup
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m selectbench.bench --out BENCHMARKS.md

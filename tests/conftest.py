@@ -63,3 +63,22 @@ def tiny_run(tmp_path_factory):
     wd = tmp_path_factory.mktemp("wf")
     cfg = small_config()
     return wd, cfg, run_config(wd, cfg)
+
+
+# ---------------------------------------------------------------- parallel runs (pytest-xdist)
+# `make test` runs `pytest -n 2 --dist loadgroup`: each test file is one group, so a module
+# fixture (one workflow run) is built once, on one worker; the files that share the session
+# run `tiny_run` form one group. The longest files are sent first, so that the other worker
+# works through the short ones meanwhile.
+SHARED_GROUPS = {"test_workflow": "tiny_run", "test_rebuild": "tiny_run"}
+LONGEST_FIRST = ("test_workflow_all_methods", "test_rebuild", "test_workflow", "test_slurm",
+                 "test_workflow_sharded", "test_paper_configs", "test_resume_workflow", "test_plugins")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {m: i for i, m in enumerate(LONGEST_FIRST)}
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2]
+        if not any(m.name == "xdist_group" for m in item.iter_markers()):
+            item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
+    items.sort(key=lambda it: rank.get(it.module.__name__.rpartition(".")[2], len(rank)))

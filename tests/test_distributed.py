@@ -80,6 +80,7 @@ finetune(pool, list(pool["id"]), {"name_or_path": a["model"]}, Preset.from_confi
 """
 
 
+@pytest.mark.slow   # two torchrun processes, twice (make test-fast skips it)
 def test_two_processes_match_one_also_after_sigterm_and_resume(tmp_path, tiny_model_dir, conversations):
     """2 processes vs 1; the 2-process run gets SIGTERM mid-training (both ranks save and
     exit 75, the launcher raises), and the rerun resumes on 2 processes."""
@@ -130,6 +131,7 @@ def test_uneven_split_fails_before_training(tmp_path, tiny_model_dir, conversati
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow   # two torchrun processes (make test-fast skips it)
 def test_fsdp_full_finetune_two_processes_match_one(tmp_path, tiny_model_dir, conversations):
     """FSDP2 (weights, gradients and Adam state sharded) saves the full model on rank 0."""
     convs = many(conversations, 4)                  # 12 examples: 3 steps of effective batch 4

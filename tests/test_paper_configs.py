@@ -128,6 +128,7 @@ def test_chasing_random_runs_alpaca_eval_as_a_judged_win_rate():
     assert "model" not in wr["judge"]
 
 
+@pytest.mark.slow   # plans every paper config twice (make test-fast skips it)
 def test_how_a_paper_config_is_written_changes_no_job_or_param(tmp_path):
     """Issue 21 §1: the same rds_plus study written with every mapping reversed, sorted by a YAML
     dumper, or as JSON (which Snakemake reads into OrderedDicts) plans the same jobs with the same

@@ -24,6 +24,8 @@ import yaml
 from plan_params import reversed_keys
 from test_workflow import REPO, SNAKEMAKE, snakemake
 
+pytestmark = pytest.mark.slow   # a whole workflow run (make test-fast skips it)
+
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
 UNIT = "demo/tiny/lora/{m}/b{b}/s{s}"
 

@@ -281,6 +281,7 @@ def test_workflow_plans_winrate_jobs_from_config(tmp_path):
     assert counts["winrate_reference"] == "1" and counts["winrate_instructions"] == "1"
 
 
+@pytest.mark.slow   # a workflow run (make test-fast skips it)
 def test_workflow_runs_the_base_model_winrate_job(tmp_path):
     """The cheapest real chain: tiny model build → instructions → reference → winrate_base."""
     res = run_snakemake(tmp_path, winrate_config(), "results/evals/base/tiny/winrate_mini.json")

@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow   # a whole workflow run (make test-fast skips it)
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 

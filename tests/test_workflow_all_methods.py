@@ -12,6 +12,8 @@ import yaml
 
 from test_workflow import REPO, run_config
 
+pytestmark = pytest.mark.slow   # a whole workflow run (make test-fast skips it)
+
 
 def shrunken_all_methods():
     cfg = yaml.safe_load((REPO / "config/demo_all.yaml").read_text())
