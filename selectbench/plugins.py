@@ -39,7 +39,7 @@ GROUPS = {
 
 _loaded_groups: set[str] = set()
 _loading: set[str] = set()
-_imported: dict[str, str] = {}   # module → how it came in (entry point / plugins.modules)
+_imported: set[str] = set()      # plug-in modules loaded in this process
 
 
 def _registry(group: str):
@@ -65,7 +65,7 @@ def _import(module: str, what: str) -> None:
         raise ConfigError(f"{what} failed to import: SyntaxError at {e.filename}:{e.lineno}: {e.msg}") from None
     except Exception as e:            # noqa: BLE001 — any import failure is the plug-in's
         raise ConfigError(f"{what} failed to import: {type(e).__name__}: {e}") from None
-    _imported.setdefault(module, what)
+    _imported.add(module)
 
 
 def load_entry_points(group: str) -> None:
@@ -141,11 +141,6 @@ def package_of(module: str) -> str:
     if dists:
         return dists[0]
     return "plugins.modules"
-
-
-def plugin_modules(*modules: str) -> tuple[str, ...]:
-    """Of `modules`, those outside selectbench (plug-ins)."""
-    return tuple(m for m in modules if not (m == "selectbench" or m.startswith("selectbench.")))
 
 
 def plugin_tops() -> set[str]:
