@@ -2,14 +2,15 @@
 #   make demo   — build the pinned environment, run the whole workflow on the embedded demo
 #   make test   — build the pinned environment, run the test suite
 # Edit loop: make test-fast (every test not marked slow).
-# Also: make bench (figures → BENCHMARKS.md), make dag (paper-scale plan), make lint.
+# Also: make bench (figures → BENCHMARKS.md), make dag (paper-scale plan), make lint,
+#       make rulegraph (the README's pipeline picture).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 CORES  ?= 2
 STAMP   = $(VENV)/.selectbench-installed
 
-.PHONY: demo demo-all test test-fast bench bench-scale dag lint conda-env readme-table
+.PHONY: demo demo-all test test-fast bench bench-scale dag lint conda-env readme-table rulegraph
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,3 +63,6 @@ conda-env: $(STAMP)
 # the README's demo results table, printed from the demo's report (paste it; it cannot drift)
 readme-table: $(STAMP)
 	$(BIN)/selectbench readme-table results/reports/summary.csv
+# the README's pipeline picture: the demo's rule graph as Mermaid (a test checks it is current)
+rulegraph: $(STAMP)
+	$(BIN)/selectbench rulegraph --write README.md

@@ -10,7 +10,7 @@
   rebuilt, with Snakemake's reason, refined from the provenance records: which params
   differ (old → new), which input's *content* changed (or only its mtime), which
   package module changed. It replaces ``snakemake --list-changes params``, which in
-  Snakemake 9.27 lists every output even when nothing changed (see README, *Audit*).
+  Snakemake 9.27 lists every output even when nothing changed (see docs/audit.md).
 """
 
 from __future__ import annotations

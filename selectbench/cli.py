@@ -3,7 +3,7 @@
     selectbench list [scorers|selectors|formats|generators]
     selectbench validate CONFIG [--tasks]     (--tasks: also check lm-eval task names; ~10 s)
     selectbench tasks CONFIG                  the benchmarks a config evaluates
-    selectbench config-reference [--write README.md]   every config key (from the schema)
+    selectbench config-reference [--write [PAGE]]     every config key (from the schema) [into config/README.md]
     selectbench audit trace PATH [--row k=v ...] [--json]   what made an output / a report row
     selectbench audit stale [--configfile F] [--config k=v ...] [--directory D]  what would rerun, and why
     selectbench audit orphans [--directory D] [--remove]   provenance records whose output is gone
@@ -13,6 +13,7 @@
     selectbench readme-table SUMMARY.csv      the README's demo results table (Markdown)
     selectbench cost estimate CONFIG -o OUT.csv [--tokens-per-row N] [--gpu-flops F]
                                               modelled FLOPs (and GPU-hours) of every unit, before running
+    selectbench rulegraph [--configfile F] [--write README.md]   the README's pipeline picture (Mermaid)
 """
 
 from __future__ import annotations
@@ -108,6 +109,18 @@ def _config_reference(write: str | None) -> None:
         print(f"{write}: configuration reference {'updated' if changed else 'already up to date'}")
     else:
         print(reference(), end="")
+
+
+def _rulegraph(configfile: str, write: str | None) -> None:
+    from .rulegraph import rulegraph
+    from .rulegraph import write as write_graph
+
+    graph = rulegraph(configfile)
+    if write:
+        changed = write_graph(write, graph)
+        print(f"{write}: rule graph {'updated' if changed else 'already up to date'}")
+    else:
+        print(graph, end="")
 
 
 def _audit(args) -> None:
@@ -251,7 +264,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("tasks", help="list the benchmarks of a config")
     p.add_argument("config")
     p = sub.add_parser("config-reference", help="every config key with type, default and description (from the schema)")
-    p.add_argument("--write", metavar="README", help="replace the generated section of this README")
+    p.add_argument("--write", metavar="PAGE", nargs="?", const="config/README.md",
+                   help="replace the generated section of this page (default: config/README.md)")
     p = sub.add_parser("audit", help="trace outputs to their inputs/params/code; list stale outputs and why")
     asub = p.add_subparsers(dest="audit_cmd", required=True)
     t = asub.add_parser("trace", help="the provenance chain of an output, or of report rows (--row)")
@@ -286,6 +300,10 @@ def main(argv=None) -> int:
     p.add_argument("--baseline", default="random")
     p = sub.add_parser("readme-table", help="print the README's demo results table from summary.csv")
     p.add_argument("summary")
+    p = sub.add_parser("rulegraph", help="the workflow's rule graph as a compact Mermaid flowchart (the README's picture)")
+    p.add_argument("--configfile", default="config/demo.yaml", help="config to plan (run from the workflow directory)")
+    p.add_argument("--write", metavar="README", nargs="?", const="README.md",
+                   help="replace the generated section of this page (default: README.md)")
     p = sub.add_parser("cost", help="cost models")
     csub = p.add_subparsers(dest="cost_cmd", required=True)
     p = csub.add_parser("estimate", help="modelled FLOPs of every fine-tuned unit of a config, before running")
@@ -316,9 +334,11 @@ def main(argv=None) -> int:
             _verdict(args)
         elif args.cmd == "readme-table":
             _readme_table(args)
+        elif args.cmd == "rulegraph":
+            _rulegraph(args.configfile, args.write)
         elif args.cmd == "cost":
             _cost_estimate(args.config, args.output, args.tokens_per_row, args.gpu_flops, args.stats_dir)
-    except (SelectbenchError, ValueError, FileNotFoundError) as e:
+    except (SelectbenchError, ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"selectbench: error: {e}", file=sys.stderr)
         return 1
     return 0

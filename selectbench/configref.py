@@ -1,7 +1,7 @@
 """The configuration reference (Markdown), generated from schemas/config.schema.yaml.
 
-`selectbench config-reference` prints it; `--write README.md` replaces the README's
-section between the markers below. A test checks that the README matches the schema,
+`selectbench config-reference` prints it; `--write` replaces the section of config/README.md
+between the markers below. A test checks that the page matches the schema,
 so a key added to the schema (with its `description` and `default`) reaches the docs.
 """
 
@@ -106,7 +106,7 @@ def reference(schema: dict | None = None) -> str:
             continue
         sub: list = []
         _rows(d, defs, "", sub)
-        lines += ["", f"#### {name}", "", _cell(d.get("description", "")), ""] + _table(sub)
+        lines += ["", f"### {name}", "", _cell(d.get("description", "")), ""] + _table(sub)
     return "\n".join(lines) + "\n"
 
 

@@ -105,8 +105,8 @@ def test_readme_reference_matches_schema(capsys):
     from selectbench.configref import readme_section, reference
 
     ref = reference()
-    assert readme_section((ROOT / "README.md").read_text()) == ref, \
-        "README's configuration reference is stale: run `selectbench config-reference --write README.md`"
+    assert readme_section((ROOT / "config" / "README.md").read_text()) == ref, \
+        "config/README.md's configuration reference is stale: run `selectbench config-reference --write`"
     # every leaf key of the shipped paper config is documented
     for key in ("evaluation.bootstrap_iters", "compute.resources.select", "finetune.presets.<name>",
                 "pools.<name>.sources[].format"):
@@ -124,7 +124,7 @@ def test_reference_picks_up_a_new_schema_key(tmp_path):
         "type": "number", "default": 0.05, "description": "significance level"}
     assert "| `report.alpha` | number | `0.05` | significance level |" in reference(schema)
     readme = tmp_path / "README.md"
-    readme.write_text((ROOT / "README.md").read_text())
+    readme.write_text((ROOT / "config" / "README.md").read_text())
     assert write_readme(readme, schema) and "`report.alpha`" in readme.read_text()
     assert not write_readme(readme, schema)
 
@@ -232,3 +232,19 @@ def test_conda_env_pins_exactly_the_lock():
     assert env == env_text(LOCK.read_text()), "envs/selectbench.yaml is stale: run `make conda-env`"
     # a changed lock changes the env file's text (Snakemake's env identity)
     assert env_text(LOCK.read_text().replace("torch==2.13.0", "torch==2.13.1")) != env
+
+
+def test_config_reference_write_defaults_to_config_readme(tmp_path, monkeypatch, capsys):
+    """`selectbench config-reference --write` (no page named) refreshes config/README.md of the cwd."""
+    from selectbench.configref import reference
+
+    page = tmp_path / "config" / "README.md"
+    page.parent.mkdir()
+    text = (ROOT / "config" / "README.md").read_text()
+    stale = text.replace("| `grad_accum` | integer | `1` |", "| `grad_accum` | integer | `2` |")
+    assert stale != text
+    page.write_text(stale)
+    monkeypatch.chdir(tmp_path)
+    assert cli(["config-reference", "--write"]) == 0
+    assert page.read_text() == text and reference() in text
+    assert "config/README.md" in capsys.readouterr().out

@@ -1,5 +1,5 @@
 """The seed papers' configs: valid, each method in its paper's variant, planned offline with the
-job counts the README lists (network blocked: hub pools/models must not be touched at planning)."""
+job counts config/papers/README.md lists (network blocked: hub pools/models must not be touched at planning)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ PAPERS = sorted((ROOT / "config" / "papers").glob("*.yaml"))
 
 
 def readme_counts() -> dict[str, int]:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "config" / "papers" / "README.md").read_text()
     return {m.group(1): int(m.group(2))
             for m in re.finditer(r"^\| `config/papers/([\w.]+\.yaml)` \|.*\| (\d+) \| [^|]* \|$", text, re.M)}
 

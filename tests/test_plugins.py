@@ -38,7 +38,7 @@ def recipe_blocks(section: str) -> dict[str, str]:
     return out
 
 
-RECIPE = "## Add a scorer and a selector from your own package"
+RECIPE = "## 3. Add a scorer and a selector from your own package"
 
 
 def write_recipe(wd: Path) -> dict:

@@ -69,7 +69,7 @@ def test_slurm_profile_unmodified_maps_partitions_from_the_environment():
 
 
 def test_slurm_test_install_can_be_switched_off(monkeypatch, tmp_path):
-    """README: SELECTBENCH_NO_SYSTEM_INSTALL=1 skips the real-SLURM test's apt-get install."""
+    """CONTRIBUTING.md: SELECTBENCH_NO_SYSTEM_INSTALL=1 skips the real-SLURM test's apt-get install."""
     import io
 
     import pytest

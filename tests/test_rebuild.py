@@ -304,7 +304,7 @@ def test_audit_stale_is_empty_where_list_changes_params_is_not(done):
                           "--configfile", str(cfg_path)], capture_output=True, text=True, env=ENV, cwd=REPO)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.startswith("nothing is stale")
-    # the Snakemake 9.27 bug the README's Audit section documents (update the README when this fails)
+    # the Snakemake 9.27 bug docs/audit.md documents (update that page when this fails)
     lc = snakemake(wd, cfg_path, "--list-changes", "params").stdout
     assert len([ln for ln in lc.splitlines() if ln.startswith("results/")]) >= 20
 

@@ -1,6 +1,6 @@
 """`snakemake --profile slurm` on a real single-node SLURM (localhost, 2 fake GPUs), unmodified profile.
 
-The only site input is what the README documents: SELECTBENCH_CPU_PARTITION /
+The only site input is what docs/cluster.md documents: SELECTBENCH_CPU_PARTITION /
 SELECTBENCH_GPU_PARTITION. A 4-job chain (model build and perplexity scoring on the GPU
 partition with `gpu=1`, pool normalisation and selection on the CPU partition) runs through
 sbatch; the scoring job is cancelled with `scancel` while it runs, the next invocation reruns
