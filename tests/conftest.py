@@ -75,6 +75,7 @@ LONGEST_FIRST = ("test_workflow_all_methods", "test_rebuild", "test_workflow", "
                  "test_workflow_sharded", "test_paper_configs", "test_resume_workflow", "test_plugins")
 
 
+@pytest.hookimpl(tryfirst=True)   # before xdist's own hook, which reads the groups into the node ids
 def pytest_collection_modifyitems(config, items):
     rank = {m: i for i, m in enumerate(LONGEST_FIRST)}
     for item in items:
