@@ -40,7 +40,7 @@ test: $(STAMP)
 
 # the edit loop: every test not marked slow (no end-to-end workflow runs)
 test-fast: $(STAMP)
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(BIN)/python -m pytest -q -m "not slow" -n $(CORES) --dist loadgroup
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(BIN)/python -m pytest -q -m "not slow" -n $(CORES) --dist loadfile
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m selectbench.bench --out BENCHMARKS.md

@@ -66,20 +66,31 @@ def tiny_run(tmp_path_factory):
 
 
 # ---------------------------------------------------------------- parallel runs (pytest-xdist)
-# `make test` runs `pytest -n 2 --dist loadgroup`: each test file is one group, so a module
-# fixture (one workflow run) is built once, on one worker; the files that share the session
-# run `tiny_run` form one group. The longest files are sent first, so that the other worker
-# works through the short ones meanwhile.
-SHARED_GROUPS = {"test_workflow": "tiny_run", "test_rebuild": "tiny_run"}
+# `make test-fast` runs `pytest -n 2 --dist loadfile`: each test file goes to one worker, so a
+# module fixture (one workflow run) is built once; the files that share the session run
+# `tiny_run` go to the same worker (the scheduler below). The longest files are sent first, so
+# that the other worker works through the short ones meanwhile. (`--dist loadgroup` with
+# xdist_group marks does not group under pytest 9.2: xdist 3.8 writes the group into
+# `item._nodeid`, which pytest no longer reads.)
+SHARED_FILES = {"tests/test_workflow.py": "tiny_run", "tests/test_rebuild.py": "tiny_run"}
 LONGEST_FIRST = ("test_workflow_all_methods", "test_rebuild", "test_workflow", "test_slurm",
                  "test_workflow_sharded", "test_paper_configs", "test_resume_workflow", "test_plugins")
 
 
-@pytest.hookimpl(tryfirst=True)   # before xdist's own hook, which reads the groups into the node ids
 def pytest_collection_modifyitems(config, items):
     rank = {m: i for i, m in enumerate(LONGEST_FIRST)}
-    for item in items:
-        module = item.module.__name__.rpartition(".")[2]
-        if not any(m.name == "xdist_group" for m in item.iter_markers()):
-            item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
     items.sort(key=lambda it: rank.get(it.module.__name__.rpartition(".")[2], len(rank)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile, with the files of SHARED_FILES as one unit of work."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFileScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return SHARED_FILES.get(scope, scope)
+
+    return SharedFileScheduling(config, log)
