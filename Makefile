@@ -36,7 +36,7 @@ demo-all: $(STAMP)
 	@echo "All-methods demo done: runs/demo_all/results/reports/{summary,tidy,cost}.csv"
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(BIN)/python -m pytest -q -n $(CORES) --dist loadfile
 
 # the edit loop: every test not marked slow (no end-to-end workflow runs)
 test-fast: $(STAMP)
