@@ -90,5 +90,6 @@ rule mods_select:
         budget=lambda wc: int(wc.budget),
         seed=lambda wc: int(wc.seed),
         device=config["compute"]["device"],
+        code=code_of("selectbench.training.mods"),
     script:
         "../scripts/mods_select.py"

@@ -221,3 +221,18 @@ def test_moved_tasks_run_with_the_lm_eval_cli(tmp_path, tiny_model_dir):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     out = json.loads(next((tmp_path / "out").rglob("results_*.json")).read_text())
     assert out["n-samples"]["demo_sentiment_mc"]["effective"] == 4
+
+
+def test_every_rule_that_runs_a_script_has_a_code_param():
+    """Snakemake tracks a script by its mtime only: without a `code` param (hashes of the package
+    modules the job imports) an edited module would not rerun the rule's jobs (mods_select had none)."""
+    import re
+
+    rules_dir = Path(__file__).resolve().parents[1] / "rules"
+    missing = []
+    for path in sorted(rules_dir.glob("*.smk")):
+        for block in re.split(r"^(?=rule |use rule )", path.read_text(), flags=re.M):
+            m = re.match(r"(?:use )?rule (\w+)", block)
+            if m and "script:" in block and "code=" not in block:
+                missing.append(f"{path.name}: rule {m.group(1)}")
+    assert not missing, missing
