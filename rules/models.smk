@@ -17,7 +17,7 @@ rule build_model:
         mem_mb=resources_of("build_model", "mem_mb"),
         runtime=resources_of("build_model", "runtime"),
     params:
-        build=lambda wc: config["models"][wc.model]["build"],
+        build=lookup(dpath="models/{model}/build", within=config),
         models=build_models,
         device=config["compute"]["device"],
         code=lambda wc: generator_code(config["models"][wc.model]["build"]),

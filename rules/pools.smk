@@ -8,7 +8,7 @@ rule make_raw_pool:
     conda:
         "../envs/selectbench.yaml"
     params:
-        build=lambda wc: config["pools"][wc.pool]["build"],
+        build=lookup(dpath="pools/{pool}/build", within=config),
         code=lambda wc: generator_code(config["pools"][wc.pool]["build"]),
     script:
         "../scripts/make_raw_pool.py"
@@ -30,7 +30,7 @@ rule normalize_pool:
         mem_mb=resources_of("normalize", "mem_mb"),
         runtime=resources_of("normalize", "runtime"),
     params:
-        spec=lambda wc: config["pools"][wc.pool],
+        spec=lookup(dpath="pools/{pool}", within=config),
         code=code_of("selectbench.pools.load"),
     script:
         "../scripts/normalize_pool.py"
@@ -46,7 +46,7 @@ rule make_query_set:
     conda:
         "../envs/selectbench.yaml"
     params:
-        build=lambda wc: config["query_sets"][wc.query_set]["build"],
+        build=lookup(dpath="query_sets/{query_set}/build", within=config),
         code=lambda wc: generator_code(config["query_sets"][wc.query_set]["build"]),
     script:
         "../scripts/make_query_set.py"
@@ -73,8 +73,8 @@ rule derive_pool:
         mem_mb=resources_of("normalize", "mem_mb"),
         runtime=resources_of("normalize", "runtime"),
     params:
-        derive=lambda wc: config["pools"][wc.pool]["derive"],
-        rows=lambda wc: config["pools"][wc.pool]["rows"],
+        derive=lookup(dpath="pools/{pool}/derive", within=config),
+        rows=lookup(dpath="pools/{pool}/rows", within=config),
         code=code_of("selectbench.pools.derive"),
     script:
         "../scripts/derive_pool.py"

@@ -21,9 +21,9 @@ rule less_warmup:
         runtime=resources_of("finetune", "runtime"),
     params:
         base=lambda wc: model_ref(config["warmups"][wc.warmup]["base_model"]),
-        preset=lambda wc: config["warmups"][wc.warmup]["preset"],
-        fraction=lambda wc: config["warmups"][wc.warmup]["fraction"],
-        seed=lambda wc: config["warmups"][wc.warmup]["seed"],
+        preset=lookup(dpath="warmups/{warmup}/preset", within=config),
+        fraction=lookup(dpath="warmups/{warmup}/fraction", within=config),
+        seed=lookup(dpath="warmups/{warmup}/seed", within=config),
         device=config["compute"]["device"],
         code=code_of("selectbench.training.warmup"),
     script:
