@@ -767,7 +767,7 @@ def report_prices():
     from selectbench.config import load_schema
 
     props = load_schema()["properties"]["report"]["properties"]["prices"]["properties"]
-    given = config.get("report", {}).get("prices", {})
+    given = config["report"]["prices"]
     return {k: given.get(k, v["default"]) for k, v in props.items()}
 
 

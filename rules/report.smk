@@ -197,7 +197,7 @@ rule report_effective_cost:
         "../envs/selectbench.yaml"
     params:
         pool_rows=pool_rows(),
-        baseline=config.get("report", {}).get("baseline_method"),
+        baseline=config["report"]["baseline_method"],
         full_methods=full_methods(),
         code=code_of("selectbench.analysis.effective"),
     script:
@@ -220,7 +220,7 @@ rule report_pareto:
     conda:
         "../envs/selectbench.yaml"
     params:
-        baseline=config.get("report", {}).get("baseline_method"),
+        baseline=config["report"]["baseline_method"],
         full_methods=full_methods(),
         code=code_of("selectbench.analysis.effective"),
     script:
@@ -246,7 +246,7 @@ rule report_selected_composition:
         analysis="composition",
         selections=selection_records(),
         pools=selected_pools(),
-        baseline=config.get("report", {}).get("baseline_method"),
+        baseline=config["report"]["baseline_method"],
         code=code_of("selectbench.analysis.selected"),
     script:
         "../scripts/report_selected.py"
@@ -263,10 +263,6 @@ use rule report_selected_composition as report_selected_lengths with:
         "logs/reports/selected_lengths.log",
     params:
         analysis="lengths",
-        selections=selection_records(),
-        pools=selected_pools(),
-        baseline=config.get("report", {}).get("baseline_method"),
-        code=code_of("selectbench.analysis.selected"),
 
 
 use rule report_selected_composition as report_selected_overlap with:
@@ -280,10 +276,6 @@ use rule report_selected_composition as report_selected_overlap with:
         "logs/reports/selected_overlap.log",
     params:
         analysis="overlap",
-        selections=selection_records(),
-        pools=selected_pools(),
-        baseline=config.get("report", {}).get("baseline_method"),
-        code=code_of("selectbench.analysis.selected"),
 
 
 use rule report_selected_composition as report_selected_labels with:
@@ -297,10 +289,6 @@ use rule report_selected_composition as report_selected_labels with:
         "logs/reports/selected_labels.log",
     params:
         analysis="labels",
-        selections=selection_records(),
-        pools=selected_pools(),
-        baseline=config.get("report", {}).get("baseline_method"),
-        code=code_of("selectbench.analysis.selected"),
 
 
 rule report_selected_figure:

@@ -50,14 +50,7 @@ use rule score as score_shard with:
         pool=SHARDED_POOLS,
         shard=r"\d+",
     params:
-        scorer=lambda wc: wc.scorer,
-        scorer_params=score_params,
-        model=score_model_ref,
-        models=score_models,
-        embeddings=score_embeddings,
-        device=config["compute"]["device"],
         rows=shard_rows,
-        code=score_code,
 
 
 rule score_gather:
